@@ -1,0 +1,297 @@
+"""The bridge: owns the lifecycle and wires the MALOS link, the pin table and MQTT together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from .codec import PIN_COUNT, decode_levels, encode_pin_config
+from .commands import Refusal, parse_command
+from .config import BridgeConfig
+from .errors import CodecError
+from .malos import MalosLink
+from .pins import PinState, PinTable, PinWrite
+from .topics import Topics
+
+logger = logging.getLogger(__name__)
+
+ONLINE = "online"
+OFFLINE = "offline"
+_PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
+
+
+def reconnect_delays(first: float = 0.5, cap: float = 30.0) -> Iterator[float]:
+    """Jittered exponential backoff ("full jitter"): random delays up to first * 2**n, capped."""
+    ceiling = first
+    while True:
+        yield random.uniform(first / 2, ceiling)
+        ceiling = min(cap, ceiling * 2)
+
+
+class Bridge:
+    """One MATRIX board on one MQTT broker.
+
+    Creating a bridge opens nothing; `run()` does, and closes everything when cancelled.
+    """
+
+    def __init__(self, config: BridgeConfig) -> None:
+        """Prepare the bridge from a validated config."""
+        self.config = config
+        self.topics = Topics(config.mqtt.base_topic)
+        # A sent level shows in an update within one update delay; the driver's first delay
+        # (1 s by default) still runs when the bridge's first config arrives.
+        confirm_timeout = max(2.5, 3 * config.malos.update_interval)
+        self.pins = PinTable(config.pins, confirm_timeout)
+        self._client: aiomqtt.Client | None = None
+        self._malos: MalosLink | None = None
+        self._driver_alive = False
+
+    @property
+    def available(self) -> bool:
+        """True while the driver sends updates (what `<base>/status` says)."""
+        return self._driver_alive
+
+    async def run(self) -> None:
+        """Serve until cancelled."""
+        malos_config = self.config.malos
+        async with MalosLink(malos_config.host, malos_config.base_port) as malos:
+            self._malos = malos
+            # Pins that need no reading from the board are configured at once: the timing
+            # values ride along, so the driver's slow default delay is replaced early.
+            self._send(self.pins.writes(time.monotonic()))
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._keep_alive(malos), name="malos-keepalive")
+                    tasks.create_task(self._follow_updates(malos), name="malos-updates")
+                    tasks.create_task(self._follow_connection(malos), name="malos-connection")
+                    tasks.create_task(self._follow_errors(malos), name="malos-errors")
+                    tasks.create_task(self._mqtt_sessions(), name="mqtt")
+            finally:
+                self._malos = None
+
+    # -- MALOS side ---------------------------------------------------------------------------
+
+    def _send(self, writes: list[PinWrite]) -> None:
+        assert self._malos is not None
+        malos_config = self.config.malos
+        for write in writes:
+            frame = encode_pin_config(
+                write.pin,
+                write.mode,
+                write.value,
+                update_interval=malos_config.update_interval,
+                ping_timeout=malos_config.ping_timeout,
+            )
+            if not self._malos.send_config(frame):
+                logger.warning("MALOS config queue full: pin %d not sent", write.pin)
+            else:
+                logger.debug("pin %d -> %s %d", write.pin, write.mode.name, write.value)
+
+    async def _keep_alive(self, malos: MalosLink) -> None:
+        while True:
+            malos.ping()
+            await asyncio.sleep(self.config.malos.keepalive_interval)
+
+    async def _follow_updates(self, malos: MalosLink) -> None:
+        offline_after = self.config.malos.offline_after
+        while True:
+            try:
+                async with asyncio.timeout(offline_after):
+                    frame = await malos.next_update()
+            except TimeoutError:
+                if self._driver_alive:
+                    logger.warning("no update from MALOS for %.1f s: driver offline", offline_after)
+                    await self._set_driver_alive(False)
+                continue
+            try:
+                levels = decode_levels(frame)
+            except CodecError as exc:
+                logger.warning(
+                    "ignored a malformed update from MALOS (%d bytes): %s", len(frame), exc
+                )
+                await self._publish_error(f"malformed update from MALOS ignored: {exc}")
+                continue
+            now = time.monotonic()
+            if not self._driver_alive:
+                # The driver is (back) up, maybe with zeroed registers: configure every pin.
+                self._send(self.pins.writes(now, levels))
+                self.pins.forget_published()
+                logger.info(
+                    "MALOS driver is sending updates; %d pins configured", len(self.config.pins)
+                )
+                await self._set_driver_alive(True)
+            for state in self.pins.update(levels, now):
+                await self._publish_state(state)
+
+    async def _follow_connection(self, malos: MalosLink) -> None:
+        while True:
+            connected = await malos.next_connection_event()
+            if self._driver_alive:
+                # A closed or re-opened connection means a new driver process: its shadow
+                # registers are zero, so every pin must be configured again.
+                logger.warning(
+                    "MALOS connection %s: driver restarting", "re-opened" if connected else "closed"
+                )
+                await self._set_driver_alive(False)
+
+    async def _follow_errors(self, malos: MalosLink) -> None:
+        while True:
+            frame = await malos.next_error()
+            text = frame[:500].decode("ascii", errors="replace").strip()
+            logger.warning("MALOS driver error: %s", text)
+            await self._publish_error(text, source="driver")
+
+    async def _set_driver_alive(self, alive: bool) -> None:
+        self._driver_alive = alive
+        await self._publish(self.topics.status, ONLINE if alive else OFFLINE, qos=1, retain=True)
+
+    # -- MQTT side ----------------------------------------------------------------------------
+
+    def _mqtt_client(self) -> aiomqtt.Client:
+        mqtt = self.config.mqtt
+        return aiomqtt.Client(
+            mqtt.host,
+            mqtt.port,
+            username=mqtt.username,
+            password=mqtt.password.get_secret_value() if mqtt.password is not None else None,
+            identifier=self.config.client_id,
+            will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
+            keepalive=mqtt.keepalive,
+            clean_session=True,
+        )
+
+    async def _mqtt_sessions(self) -> None:
+        mqtt = self.config.mqtt
+        delays = reconnect_delays()
+        while True:
+            try:
+                async with self._mqtt_client() as client:
+                    logger.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
+                    delays = reconnect_delays()
+                    await client.subscribe(self.topics.command_filter, qos=mqtt.qos)
+                    self._client = client
+                    try:
+                        await self._publish_snapshot()
+                        async for message in client.messages:
+                            await self._on_message(message)
+                    except asyncio.CancelledError:
+                        await self._say_goodbye(client)
+                        raise
+                    finally:
+                        self._client = None
+            except aiomqtt.MqttError as exc:
+                delay = next(delays)
+                logger.warning(
+                    "MQTT broker %s:%d: %s; retrying in %.1f s", mqtt.host, mqtt.port, exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
+        """On a clean stop, say `offline` ourselves: the broker sends the will only on a crash."""
+        try:
+            await asyncio.wait_for(
+                client.publish(self.topics.status, OFFLINE, qos=1, retain=True), timeout=2
+            )
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            logger.debug("could not publish offline: %s", exc)
+
+    async def _publish_snapshot(self) -> None:
+        """After (re)connecting: availability and every known pin state, the broker may have
+        lost them (no persistence)."""
+        await self._publish(
+            self.topics.status, ONLINE if self._driver_alive else OFFLINE, qos=1, retain=True
+        )
+        for state in self.pins.known():
+            await self._publish_state(state)
+
+    async def _publish_state(self, state: PinState) -> None:
+        assert state.level is not None
+        await self._publish(
+            self.topics.state(state.spec.pin),
+            state.payload(state.level),
+            qos=self.config.mqtt.qos,
+            retain=True,
+        )
+
+    async def _publish_error(
+        self, text: str, *, source: str = "bridge", pin: int | None = None
+    ) -> None:
+        document = {
+            "source": source,
+            "error": text,
+            "pin": pin,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        await self._publish(self.topics.errors, json.dumps(document), qos=self.config.mqtt.qos)
+
+    async def _publish(self, topic: str, payload: str, *, qos: int, retain: bool = False) -> None:
+        client = self._client
+        if client is None:
+            return  # published again in the snapshot after reconnecting
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            logger.debug("publish to %s failed: %s", topic, exc)
+
+    async def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        segment = self.topics.pin_segment(topic) or ""
+        pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
+        if pin is None or pin >= PIN_COUNT:
+            await self._refuse(f"{topic}: {segment!r} is not a pin number 0..15", None)
+            return
+        state = self.pins.get(pin)
+        if state is None:
+            await self._refuse(f"pin {pin} is not configured", pin)
+            return
+        if not state.is_output:
+            await self._refuse(f"pin {pin} is an input; only output pins accept commands", pin)
+            return
+        spec = state.spec
+        command = parse_command(payload, spec.payload_on, spec.payload_off)
+        if isinstance(command, Refusal):
+            await self._refuse(f"pin {pin}: {command.reason}", pin)
+            return
+        write = self.pins.command(state, command.action, time.monotonic())
+        if write is None:
+            return
+        self._send([write])
+        if not self._driver_alive:
+            level = "on" if state.payload(write.value) == spec.payload_on else "off"
+            await self._publish_error(
+                f"MALOS driver is not sending updates; pin {pin} will be {level} when it is back",
+                pin=pin,
+            )
+
+    async def _refuse(self, reason: str, pin: int | None) -> None:
+        logger.warning("refused command: %s", reason)
+        await self._publish_error(reason, pin=pin)
+
+
+async def serve(config: BridgeConfig) -> None:
+    """Run a bridge until SIGINT or SIGTERM, then stop cleanly."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await Bridge(config).run()
+    except asyncio.CancelledError:
+        logger.info("stopped")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+__all__ = ["Bridge", "serve"]

@@ -1,0 +1,131 @@
+"""The `mqtt-gpio-bridge` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mqtt-gpio-bridge",
+        description="Bridge the GPIO pins of a MATRIX Creator / Voice (MALOS) to MQTT.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="logging detail (default INFO)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bridge")
+    run.add_argument("--config", required=True, help="YAML config file")
+
+    check = commands.add_parser("check-config", help="validate a config and show its topics")
+    check.add_argument("--config", required=True, help="YAML config file")
+
+    simulate = commands.add_parser(
+        "simulate", help="a simulated MALOS GPIO driver; drive its inputs from stdin"
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="interface to bind (MALOS: *)")
+    simulate.add_argument("--base-port", type=int, default=20049, help="config port (20049)")
+
+    demo = commands.add_parser(
+        "demo", help="embedded broker + simulator + bridge on localhost, to try it all"
+    )
+    demo.add_argument("--config", default=None, help="config (default: config.example.yaml)")
+    demo.add_argument("--mqtt-port", type=int, default=1883, help="broker port (1883)")
+    for sub in (run, check, simulate, demo):
+        sub.add_argument(
+            "--log-level",
+            default=argparse.SUPPRESS,
+            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+            type=str.upper,
+            help="logging detail (default INFO)",
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "run":
+            return _run(args.config)
+        if args.command == "check-config":
+            return _check_config(args.config)
+        if args.command == "simulate":
+            return _simulate(args.host, args.base_port)
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(args.config, args.mqtt_port)
+    except ConfigError as exc:
+        print(f"configuration problems in {getattr(args, 'config', '')}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 0
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _run(config_path: str) -> int:
+    from .bridge import serve
+    from .config import load_config
+
+    config = load_config(config_path)
+    asyncio.run(serve(config))
+    return 0
+
+
+def _check_config(config_path: str) -> int:
+    from .config import load_config, summarize
+
+    config = load_config(config_path)
+    print(f"{config_path}: valid")
+    for line in summarize(config):
+        print(f"  {line}")
+    return 0
+
+
+def _simulate(host: str, base_port: int) -> int:
+    from .simulator import CONSOLE_HELP, SimulatedDriver, console_command
+
+    driver = SimulatedDriver(host, base_port)
+    try:
+        driver.start()
+    except OSError as exc:  # port taken, bad interface
+        print(f"cannot start the simulator: {exc}", file=sys.stderr)
+        return 1
+    print(f"simulated MALOS GPIO driver on {host}:{base_port}..{base_port + 3}")
+    print(CONSOLE_HELP)
+    try:
+        for line in sys.stdin:
+            reply = console_command(driver, line)
+            if reply:
+                print(reply, flush=True)
+        # stdin closed (e.g. run in the background): keep serving until interrupted
+        threading.Event().wait()
+    finally:
+        driver.stop()
+    return 0

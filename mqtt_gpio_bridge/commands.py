@@ -1,0 +1,104 @@
+"""Parsing of `<base>/gpio/<pin>/set` payloads into commands (pure).
+
+Accepted, case-insensitive and trimmed: the pin's own `payload_on`/`payload_off`, `ON`/`OFF`,
+`1`/`0`, `true`/`false`, `high`/`low`, `TOGGLE`, the JSON forms `true`/`false`, `1`/`0`,
+`"ON"` and `{"state": "ON"}`. An empty payload is a no-op (Node-RED sends `null` as an empty
+payload). Everything else is refused with a reason meant for the user.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+
+MAX_PAYLOAD_BYTES = 256
+"""Longer payloads are refused before any decoding."""
+
+_ON_WORDS = frozenset({"on", "1", "true", "high"})
+_OFF_WORDS = frozenset({"off", "0", "false", "low"})
+
+
+class Action(Enum):
+    """What a command asks of an output pin, in the user's terms (before `inverted`)."""
+
+    ON = "on"
+    OFF = "off"
+    TOGGLE = "toggle"
+    NOTHING = "nothing"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A valid command."""
+
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A payload that is not a command, and why."""
+
+    reason: str
+
+
+def parse_command(
+    payload: bytes, payload_on: str = "ON", payload_off: str = "OFF"
+) -> Command | Refusal:
+    """Turn a raw `set` payload into a `Command` or a `Refusal`; never raises.
+
+    Args:
+        payload: the MQTT payload as received.
+        payload_on: the pin's configured "on" payload (also accepted, case-insensitively).
+        payload_off: the pin's configured "off" payload.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Refusal(f"payload of {len(payload)} bytes is longer than {MAX_PAYLOAD_BYTES}")
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return Refusal("payload is not UTF-8 text")
+    if not text:
+        return Command(Action.NOTHING)
+    word = _word_action(text, payload_on, payload_off)
+    if word is not None:
+        return Command(word)
+    if text[0] in '{"':
+        return _parse_json(text, payload_on, payload_off)
+    return Refusal(f"unknown payload {_quote(text)}; use {payload_on}, {payload_off} or TOGGLE")
+
+
+def _word_action(text: str, payload_on: str, payload_off: str) -> Action | None:
+    word = text.casefold()
+    if word == payload_on.strip().casefold() or word in _ON_WORDS:
+        return Action.ON
+    if word == payload_off.strip().casefold() or word in _OFF_WORDS:
+        return Action.OFF
+    if word == "toggle":
+        return Action.TOGGLE
+    return None
+
+
+def _parse_json(text: str, payload_on: str, payload_off: str) -> Command | Refusal:
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return Refusal(f"payload {_quote(text)} is not valid JSON")
+    if isinstance(document, dict):
+        if set(document) != {"state"}:
+            return Refusal('a JSON command must be an object with one key, "state"')
+        document = document["state"]
+    if isinstance(document, bool):
+        return Command(Action.ON if document else Action.OFF)
+    if isinstance(document, int) and document in (0, 1):
+        return Command(Action.ON if document else Action.OFF)
+    if isinstance(document, str):
+        action = _word_action(document.strip(), payload_on, payload_off)
+        if action is not None:
+            return Command(action)
+    return Refusal(f"unknown JSON state {_quote(json.dumps(document))}")
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    shown = text if len(text) <= limit else text[:limit] + "..."
+    return repr(shown)

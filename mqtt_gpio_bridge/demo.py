@@ -1,0 +1,116 @@
+"""`mqtt-gpio-bridge demo`: an embedded broker, the simulated driver and the bridge, together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from .bridge import serve
+from .config import BridgeConfig, load_config
+from .errors import ConfigError
+from .simulator import CONSOLE_HELP, SimulatedDriver, console_command
+
+logger = logging.getLogger(__name__)
+
+EXAMPLE_CONFIG = "config.example.yaml"
+
+
+def _find_example() -> Path:
+    for folder in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = folder / EXAMPLE_CONFIG
+        if candidate.is_file():
+            return candidate
+    raise ConfigError([f"{EXAMPLE_CONFIG} not found here; pass --config PATH"])
+
+
+def _demo_config(config_path: str | None, mqtt_port: int) -> BridgeConfig:
+    config = load_config(config_path or _find_example())
+    # Everything runs on this machine: the embedded broker and the simulator.
+    mqtt = config.mqtt.model_copy(update={"host": "127.0.0.1", "port": mqtt_port})
+    malos = config.malos.model_copy(update={"host": "127.0.0.1"})
+    return config.model_copy(update={"mqtt": mqtt, "malos": malos})
+
+
+def _instructions(config: BridgeConfig) -> str:
+    mqtt = config.mqtt
+    base = mqtt.base_topic
+    where = f"-h {mqtt.host} -p {mqtt.port}"
+    outputs = [spec for spec in config.pins if spec.is_output]
+    inputs = [spec for spec in config.pins if not spec.is_output]
+    lines = [
+        "",
+        "mqtt-gpio-bridge demo: broker, simulated MATRIX board and bridge are running.",
+        "In another terminal (apt-get install mosquitto-clients), watch everything:",
+        f"  mosquitto_sub {where} -v -t '{base}/#'",
+    ]
+    if outputs:
+        pin = outputs[0].pin
+        lines += [
+            "drive an output pin:",
+            f"  mosquitto_pub {where} -t {base}/gpio/{pin}/set -m ON",
+            f"  mosquitto_pub {where} -t {base}/gpio/{pin}/set -m TOGGLE",
+            "see a refused command on the error topic:",
+            f"  mosquitto_pub {where} -t {base}/gpio/{pin}/set -m maybe",
+        ]
+    if inputs:
+        lines += [f"press a button on input pin {inputs[0].pin}: type '{inputs[0].pin} on' here."]
+    lines += [CONSOLE_HELP, "Ctrl-C stops broker, simulator and bridge.", ""]
+    return "\n".join(lines)
+
+
+async def _run(config: BridgeConfig, driver: SimulatedDriver) -> None:
+    from amqtt.broker import Broker
+
+    broker = Broker(
+        {
+            "listeners": {
+                "default": {"type": "tcp", "bind": f"{config.mqtt.host}:{config.mqtt.port}"}
+            },
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+    )
+    await broker.start()
+    try:
+        print(_instructions(config), flush=True)
+        threading.Thread(target=_console, args=(driver,), name="console", daemon=True).start()
+        await serve(config)
+    finally:
+        await broker.shutdown()
+
+
+def _console(driver: SimulatedDriver) -> None:
+    for line in sys.stdin:
+        reply = console_command(driver, line)
+        if reply:
+            print(reply, flush=True)
+
+
+def run_demo(config_path: str | None, mqtt_port: int) -> int:
+    """Run broker, simulator and bridge until Ctrl-C; return the exit status."""
+    try:
+        import amqtt  # noqa: F401
+    except ImportError:
+        print("the demo needs the embedded broker: pip install 'mqtt-gpio-bridge[demo]'")
+        return 1
+    config = _demo_config(config_path, mqtt_port)
+    for name in ("amqtt", "transitions"):  # the embedded broker is chatty at INFO
+        logging.getLogger(name).setLevel(logging.WARNING)
+    driver = SimulatedDriver(config.malos.host, config.malos.base_port)
+    try:
+        driver.start()
+    except OSError as exc:
+        print(f"cannot start the simulator: {exc}")
+        return 1
+    try:
+        asyncio.run(_run(config, driver))
+    except OSError as exc:
+        print(f"cannot start the broker on port {mqtt_port}: {exc}; try --mqtt-port")
+        return 1
+    finally:
+        driver.stop()
+    return 0

@@ -1,0 +1,158 @@
+"""What the bridge knows and wants of each configured pin (pure state, no I/O).
+
+The board is the source of truth: a pin's published state only ever comes from a driver update.
+Outputs also carry the level the user wants, which is what the bridge (re)sends to the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .codec import PinMode, pin_level
+from .commands import Action
+from .config import PinSpec
+
+
+@dataclass(slots=True)
+class PinState:
+    """One configured pin.
+
+    Attributes:
+        spec: the pin's configuration.
+        level: last level the board reported (0/1), None before the first update.
+        wanted: outputs only: the level to drive (last command, else `initial`, else the level
+            read from the first update), None while unknown.
+        confirm_by: while a sent level is not yet seen in an update, the monotonic time until
+            which contrary reports are taken as "not applied yet" rather than as the state.
+        published: the level last published on the state topic, None to publish the next one.
+    """
+
+    spec: PinSpec
+    level: int | None = None
+    wanted: int | None = None
+    confirm_by: float | None = None
+    published: int | None = None
+
+    @property
+    def is_output(self) -> bool:
+        return self.spec.is_output
+
+    def payload(self, level: int) -> str:
+        """The state payload for a board level, after `inverted`."""
+        on = bool(level) != self.spec.inverted
+        return self.spec.payload_on if on else self.spec.payload_off
+
+
+@dataclass(frozen=True, slots=True)
+class PinWrite:
+    """One pin configuration to send to the driver."""
+
+    pin: int
+    mode: PinMode
+    value: int = 0
+
+
+class PinTable:
+    """The configured pins, keyed by pin number."""
+
+    def __init__(self, specs: Iterable[PinSpec], confirm_timeout: float) -> None:
+        """Build the table.
+
+        Args:
+            specs: the configured pins.
+            confirm_timeout: how long a sent output level may take to show in updates.
+        """
+        self._pins = {spec.pin: PinState(spec) for spec in specs}
+        self._confirm_timeout = confirm_timeout
+        # The common update changes nothing: compare masks and skip the per-pin walk, unless
+        # a confirmation or a snapshot is outstanding.
+        self._last_levels: int | None = None
+        self._settled = False
+        for state in self._pins.values():
+            if state.spec.is_output and state.spec.initial is not None:
+                state.wanted = self._level_for(state, on=state.spec.initial == "on")
+
+    def __iter__(self) -> Iterator[PinState]:
+        return iter(self._pins.values())
+
+    def get(self, pin: int) -> PinState | None:
+        """The state of a configured pin, None for a pin not in the config."""
+        return self._pins.get(pin)
+
+    @staticmethod
+    def _level_for(state: PinState, *, on: bool) -> int:
+        return int(on != state.spec.inverted)
+
+    def writes(self, now: float, levels: int | None = None) -> list[PinWrite]:
+        """Every pin's mode and each output's wanted level, to (re)configure the driver.
+
+        Args:
+            now: monotonic time, to start waiting for confirmation of outputs.
+            levels: the current update mask; outputs with no wanted level yet adopt their
+                level from it ("leave the pin as it is"). Without it they are skipped.
+        """
+        result = []
+        for state in self._pins.values():
+            if not state.is_output:
+                result.append(PinWrite(state.spec.pin, PinMode.INPUT))
+                continue
+            if state.wanted is None:
+                if levels is None:
+                    continue
+                state.wanted = pin_level(levels, state.spec.pin)
+            state.confirm_by = now + self._confirm_timeout
+            result.append(PinWrite(state.spec.pin, PinMode.OUTPUT, state.wanted))
+        self._settled = False
+        return result
+
+    def command(self, state: PinState, action: Action, now: float) -> PinWrite | None:
+        """Apply a user command to an output pin; return the write to send, if any."""
+        if action is Action.NOTHING:
+            return None
+        if action is Action.TOGGLE:
+            # Flip what the board shows, or what was just asked if that is not applied yet.
+            current = state.wanted if state.confirm_by is not None else state.level
+            if current is None:
+                current = state.wanted if state.wanted is not None else 0
+            state.wanted = 1 - current
+        else:
+            state.wanted = self._level_for(state, on=action is Action.ON)
+        state.confirm_by = now + self._confirm_timeout
+        self._settled = False
+        return PinWrite(state.spec.pin, PinMode.OUTPUT, state.wanted)
+
+    def update(self, levels: int, now: float) -> list[PinState]:
+        """Take one driver update; return the pins whose state must be published now.
+
+        Each returned pin is marked as published at its new `level`.
+        """
+        if self._settled and levels == self._last_levels:
+            return []
+        self._last_levels = levels
+        changed = []
+        waiting = False
+        for state in self._pins.values():
+            level = pin_level(levels, state.spec.pin)
+            if state.confirm_by is not None:
+                if level == state.wanted or now >= state.confirm_by:
+                    state.confirm_by = None
+                else:
+                    waiting = True
+                    continue  # the driver has not applied the sent level yet
+            state.level = level
+            if state.published != level:
+                state.published = level
+                changed.append(state)
+        self._settled = not waiting
+        return changed
+
+    def forget_published(self) -> None:
+        """Make the next update publish every pin (a snapshot)."""
+        for state in self._pins.values():
+            state.published = None
+        self._settled = False
+
+    def known(self) -> list[PinState]:
+        """Pins whose level the board has reported."""
+        return [state for state in self._pins.values() if state.level is not None]

@@ -1,0 +1,299 @@
+"""A simulated MALOS GPIO driver speaking the real ZeroMQ protocol.
+
+It reproduces the board's driver as described in the MALOS reference, quirks included, so that
+the bridge under test cannot tell it from a board:
+
+* four sockets: config PULL (base), keep-alive PULL (base+1), errors PUB (base+2) and updates
+  PUB (base+3), the PUBs with SNDHWM 20 and no topic prefix;
+* no update before the first ping; updates stop a whole `timeout_after_last_ping` after the
+  last ping and resume at the next one; while inactive it checks every 100 ms;
+* updates are periodic (`delay_between_updates`, default 1.0 s) whether anything changed or not,
+  and a new delay only applies after the sleep in progress;
+* an update carries the live level of all 16 pins; all low is a zero-byte frame;
+* a config without `gpio` is read as pin 0 INPUT; OUTPUT writes the value, then the direction;
+  no pin range check; `value` is not masked (pin 0 value 2 drives pin 1); a bad mode publishes
+  two error strings and changes nothing; timing values apply only after an accepted GPIO part
+  and only when > 0;
+* the HAL shadow registers start at zero in every driver process while the FPGA keeps its
+  registers, so the first write after a restart rewrites every pin from the zeroed shadow.
+
+The FPGA registers and the levels applied to input pins from outside live in `Board`, which can
+outlive a driver: stop a `SimulatedDriver`, start another on the same `Board`, and you have
+"MALOS restarted on a running board".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import zmq
+
+from .codec import ALL_PINS_MASK, PIN_COUNT, PinConfig, decode_pin_config, encode_levels
+from .errors import CodecError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_UPDATE_DELAY = 1.0
+DEFAULT_PING_TIMEOUT = 5.0
+INACTIVE_CHECK = 0.1
+PUB_SNDHWM = 20
+
+ERROR_UNPARSABLE = "0, Invalid configuration for Gpio driver. Could not parse protobuf."
+ERROR_BAD_MODE = "invalid gpio mode. check the proto GpioParams (file driver.proto)"
+ERROR_BAD_SPECIFIC = "0, Invalid specific configuration for Gpio driver."
+
+
+@dataclass
+class Board:
+    """The FPGA side: what survives a MALOS restart.
+
+    Attributes:
+        direction: bit n set = pin n is an output.
+        output: output register, bit n = level driven on pin n when it is an output.
+        external: levels applied from outside to the pins (what an input reads).
+    """
+
+    direction: int = 0
+    output: int = 0
+    external: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def levels(self) -> int:
+        """Return the live level of all 16 pins, outputs included."""
+        with self.lock:
+            return (
+                (self.output & self.direction) | (self.external & ~self.direction)
+            ) & ALL_PINS_MASK
+
+    def set_external(self, pin: int, level: int) -> None:
+        """Drive input `pin` from outside (a button, a sensor) to `level` 0 or 1."""
+        if not 0 <= pin < PIN_COUNT:
+            raise ValueError(f"pin {pin} is out of range 0..{PIN_COUNT - 1}")
+        with self.lock:
+            self.external = (self.external & ~(1 << pin)) | ((level & 1) << pin)
+
+
+class SimulatedDriver:
+    """The MALOS GPIO driver on four real ZeroMQ ports, run in a background thread.
+
+    Use it as a context manager, or call `start()` and `stop()`. Creating it binds nothing.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        base_port: int = 20049,
+        board: Board | None = None,
+        on_config: Callable[[PinConfig | None], None] | None = None,
+    ) -> None:
+        """Prepare a driver.
+
+        Args:
+            host: interface to bind (MALOS itself binds every interface, "*").
+            base_port: the config port; base+1..base+3 are used too.
+            board: the FPGA state; a fresh board has every pin an input, low.
+            on_config: called from the driver thread with each config received, decoded
+                (None for an undecodable frame). Tests use it to see what reached the driver.
+        """
+        self.host = host
+        self.base_port = base_port
+        self.board = board if board is not None else Board()
+        self._on_config = on_config
+        # HAL shadow registers: zero in every new driver process.
+        self._shadow_direction = 0
+        self._shadow_output = 0
+        self.delay_between_updates = DEFAULT_UPDATE_DELAY
+        self.timeout_after_last_ping = DEFAULT_PING_TIMEOUT
+        self._last_ping: float | None = None
+        self._configs: list[PinConfig | None] = []
+        self._configs_lock = threading.Lock()
+        self.updates_sent = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> SimulatedDriver:
+        """Bind the four sockets and start serving; returns once they are bound."""
+        self._thread = threading.Thread(target=self._serve, name="malos-sim", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the sockets (a MALOS process ending)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def __enter__(self) -> SimulatedDriver:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- what tests and users look at -----------------------------------------------------
+
+    @property
+    def configs(self) -> list[PinConfig | None]:
+        """Every config received so far, decoded (None for an undecodable one)."""
+        with self._configs_lock:
+            return list(self._configs)
+
+    def set_input(self, pin: int, level: int) -> None:
+        """Drive a pin from outside to `level` (shorthand for `board.set_external`)."""
+        self.board.set_external(pin, level)
+
+    # -- the driver ---------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        sockets: list[zmq.Socket[bytes]] = []
+        try:
+            config_in = context.socket(zmq.PULL)
+            ping_in = context.socket(zmq.PULL)
+            errors_out = context.socket(zmq.PUB)
+            updates_out = context.socket(zmq.PUB)
+            sockets = [config_in, ping_in, errors_out, updates_out]
+            for socket in sockets:
+                socket.setsockopt(zmq.LINGER, 0)
+            errors_out.setsockopt(zmq.SNDHWM, PUB_SNDHWM)
+            updates_out.setsockopt(zmq.SNDHWM, PUB_SNDHWM)
+            for offset, socket in enumerate(sockets):
+                endpoint = f"tcp://{self.host}:{self.base_port + offset}"
+                try:
+                    socket.bind(endpoint)
+                except zmq.ZMQError as exc:
+                    raise OSError(exc.errno, f"cannot bind {endpoint}: {exc.strerror}") from exc
+        except BaseException as exc:
+            self._error = exc
+            for socket in sockets:
+                socket.close(0)
+            self._ready.set()
+            return
+        self._ready.set()
+        logger.info(
+            "simulated MALOS GPIO driver on %s:%d..%d",
+            self.host,
+            self.base_port,
+            self.base_port + 3,
+        )
+        poller = zmq.Poller()
+        poller.register(config_in, zmq.POLLIN)
+        poller.register(ping_in, zmq.POLLIN)
+        next_tick = time.monotonic() + INACTIVE_CHECK
+        try:
+            while not self._stop.is_set():
+                # Wake at the next update-thread tick, or at least every 100 ms to see stop().
+                wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK))
+                for socket, _ in poller.poll(int(wait * 1000)):
+                    frame = socket.recv(zmq.NOBLOCK)
+                    if socket is ping_in:
+                        self._last_ping = time.monotonic()
+                    else:
+                        self._handle_config(frame, errors_out)
+                now = time.monotonic()
+                if now >= next_tick:
+                    # The update thread: send, then sleep the delay in force *now*.
+                    if self._active(now):
+                        updates_out.send(encode_levels(self.board.levels()))
+                        self.updates_sent += 1
+                        next_tick = now + self.delay_between_updates
+                    else:
+                        next_tick = now + INACTIVE_CHECK
+        finally:
+            for socket in sockets:
+                socket.close(0)
+
+    def _active(self, now: float) -> bool:
+        return self._last_ping is not None and now - self._last_ping <= self.timeout_after_last_ping
+
+    def _handle_config(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
+        try:
+            config: PinConfig | None = decode_pin_config(frame)
+        except CodecError:
+            config = None
+        with self._configs_lock:
+            self._configs.append(config)
+        if self._on_config is not None:
+            self._on_config(config)
+        if config is None:
+            errors_out.send_string(ERROR_UNPARSABLE)
+            return
+        # A config without `gpio` reads the default GpioParams: pin 0, INPUT.
+        pin = 0 if config.pin is None else config.pin
+        if config.mode == 1:  # OUTPUT: value first, then direction
+            self._write_output(pin, config.value)
+            self._write_direction(pin, 1)
+        elif config.mode == 0:  # INPUT: value ignored
+            self._write_direction(pin, 0)
+        else:
+            errors_out.send_string(ERROR_BAD_MODE)
+            errors_out.send_string(ERROR_BAD_SPECIFIC)
+            return
+        if config.delay_between_updates > 0:
+            self.delay_between_updates = config.delay_between_updates
+        if config.timeout_after_last_ping > 0:
+            self.timeout_after_last_ping = config.timeout_after_last_ping
+
+    def _write_output(self, pin: int, value: int) -> None:
+        if pin >= 32:  # undefined behaviour on the board (shift past the width): do nothing
+            return
+        # Not masked: value 2 on pin 0 lands on pin 1. The shadow register is 16 bits wide.
+        mask = 1 << pin
+        self._shadow_output = ((self._shadow_output & ~mask) | (value << pin)) & ALL_PINS_MASK
+        with self.board.lock:  # the whole register is rewritten from the shadow
+            self.board.output = self._shadow_output
+
+    def _write_direction(self, pin: int, mode: int) -> None:
+        if pin >= 32:
+            return
+        mask = 1 << pin
+        self._shadow_direction = ((self._shadow_direction & ~mask) | (mode << pin)) & ALL_PINS_MASK
+        with self.board.lock:
+            self.board.direction = self._shadow_direction
+
+
+CONSOLE_HELP = """\
+commands: <pin> on | <pin> off | <pin> toggle   drive an input pin from outside
+          show                                  levels and directions of all 16 pins
+          help"""
+
+
+def console_command(driver: SimulatedDriver, line: str) -> str:
+    """Carry out one console line (e.g. "3 on") against the simulated board; return a reply."""
+    words = line.lower().split()
+    if not words:
+        return ""
+    if words == ["show"]:
+        levels = driver.board.levels()
+        direction = driver.board.direction
+        rows = [
+            f"pin {pin:2d} {'output' if direction >> pin & 1 else 'input '} "
+            f"{'high' if levels >> pin & 1 else 'low'}"
+            for pin in range(PIN_COUNT)
+        ]
+        return "\n".join(rows)
+    if len(words) == 2 and words[0].isdecimal() and words[1] in ("on", "off", "toggle"):
+        pin = int(words[0])
+        if pin >= PIN_COUNT:
+            return f"pin {pin} is out of range 0..{PIN_COUNT - 1}"
+        current = driver.board.external >> pin & 1
+        level = {"on": 1, "off": 0, "toggle": 1 - current}[words[1]]
+        driver.set_input(pin, level)
+        note = (
+            " (an output: the board drives it, the outside level is ignored)"
+            if (driver.board.direction >> pin & 1)
+            else ""
+        )
+        return f"pin {pin} driven {'high' if level else 'low'}{note}"
+    return CONSOLE_HELP

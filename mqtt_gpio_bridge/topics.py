@@ -1,0 +1,43 @@
+"""The MQTT topic names of one bridge, derived from `mqtt.base_topic` (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Every topic the bridge publishes or subscribes to under one base topic."""
+
+    base: str
+
+    @property
+    def status(self) -> str:
+        """Retained availability: `online` / `offline` (also the last will)."""
+        return f"{self.base}/status"
+
+    @property
+    def errors(self) -> str:
+        """Driver errors and refused commands, as JSON, not retained."""
+        return f"{self.base}/gpio/status"
+
+    @property
+    def command_filter(self) -> str:
+        """The one subscription the bridge needs: every pin's `set` topic."""
+        return f"{self.base}/gpio/+/set"
+
+    def state(self, pin: int) -> str:
+        """Retained state of one pin."""
+        return f"{self.base}/gpio/{pin}/state"
+
+    def command(self, pin: int) -> str:
+        """Where commands for one output pin arrive."""
+        return f"{self.base}/gpio/{pin}/set"
+
+    def pin_segment(self, command_topic: str) -> str | None:
+        """Return the `<pin>` part of a `<base>/gpio/<pin>/set` topic, or None if not one."""
+        prefix = f"{self.base}/gpio/"
+        if not command_topic.startswith(prefix) or not command_topic.endswith("/set"):
+            return None
+        segment = command_topic[len(prefix) : -len("/set")]
+        return None if "/" in segment else segment

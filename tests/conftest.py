@@ -1,0 +1,311 @@
+"""Real peers for the tests: a Mosquitto broker, the simulated MALOS driver, MQTT probes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mqtt_gpio_bridge.bridge import Bridge
+from mqtt_gpio_bridge.config import BridgeConfig, parse_config
+from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+
+WAIT = 10.0
+"""Seconds any wait-for-condition may take before the test fails."""
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def free_port_block(count: int = 4) -> int:
+    """A base port such that base .. base+count-1 are all free on 127.0.0.1."""
+    for _ in range(200):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        with contextlib.ExitStack() as stack:
+            try:
+                for offset in range(count):
+                    held = stack.enter_context(socket.socket())
+                    held.bind(("127.0.0.1", base + offset))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError("no block of free ports found")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+# -- Mosquitto ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    config_path: Path | None = None
+
+    def start(self) -> None:
+        """Start (or restart) the Mosquitto process on the same port, without persistence."""
+        assert self.config_path is not None, "an external broker cannot be restarted"
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: port_open(self.port), what=f"mosquitto on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real Mosquitto for the session, or the one named by MQTT_TEST_BROKER=host:port."""
+    external = os.environ.get("MQTT_TEST_BROKER")
+    if external:
+        host, _, port = external.rpartition(":")
+        yield Broker(host or "localhost", int(port))
+        return
+    if shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is not installed: run scripts/test.sh, which installs it")
+    directory = tmp_path_factory.mktemp("mosquitto")
+    port = free_port()
+    config_path = directory / "mosquitto.conf"
+    config_path.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    server = Broker("127.0.0.1", port, config_path=config_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A Mosquitto of this test alone, for tests that stop and restart it."""
+    if shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is not installed: run scripts/test.sh, which installs it")
+    port = free_port()
+    config_path = tmp_path / "mosquitto.conf"
+    config_path.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    server = Broker("127.0.0.1", port, config_path=config_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+# -- MQTT probe -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode()
+
+
+@dataclass
+class MqttProbe:
+    """A real paho client that records what it receives, as a user's mosquitto_sub would."""
+
+    broker: Broker
+    client: paho.Client = field(init=False)
+    messages: list[Received] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}"
+        )
+        self.client.on_message = self._on_message
+        connected = threading.Event()
+        self.client.on_connect = lambda *args: connected.set()
+        self.client.connect(self.broker.host, self.broker.port)
+        self.client.loop_start()
+        if not connected.wait(WAIT):
+            raise RuntimeError("probe could not connect to the broker")
+
+    def _on_message(self, _client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Received(message.topic, message.payload, bool(message.retain)))
+
+    def subscribe(self, topic: str, qos: int = 1) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *args: done.set()
+        self.client.subscribe(topic, qos)
+        if not done.wait(WAIT):
+            raise RuntimeError(f"subscription to {topic} not acknowledged")
+
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(WAIT)
+
+    def on(self, topic: str) -> list[Received]:
+        with self._lock:
+            return [message for message in self.messages if message.topic == topic]
+
+    def last(self, topic: str) -> Received | None:
+        found = self.on(topic)
+        return found[-1] if found else None
+
+    def wait_for(self, topic: str, payload: str | None = None, timeout: float = WAIT) -> Received:
+        """Wait until the last message on `topic` (with `payload`, if given) has arrived."""
+
+        def matches() -> Received | None:
+            message = self.last(topic)
+            if message is not None and (payload is None or message.text == payload):
+                return message
+            return None
+
+        result: Received = wait_until(matches, timeout, f"{topic} = {payload!r}")
+        return result
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def probe_factory(broker: Broker) -> Iterator[Callable[..., MqttProbe]]:
+    made: list[MqttProbe] = []
+
+    def make(on: Broker | None = None) -> MqttProbe:
+        made.append(MqttProbe(on or broker))
+        return made[-1]
+
+    yield make
+    for probe in made:
+        probe.close()
+
+
+@pytest.fixture
+def probe(probe_factory: Callable[..., MqttProbe]) -> MqttProbe:
+    return probe_factory()
+
+
+# -- the simulated MALOS driver -------------------------------------------------------------------
+
+
+@pytest.fixture
+def malos_port() -> int:
+    return free_port_block(4)
+
+
+@pytest.fixture
+def simulator(malos_port: int) -> Iterator[SimulatedDriver]:
+    driver = SimulatedDriver("127.0.0.1", malos_port, Board())
+    driver.start()
+    yield driver
+    driver.stop()
+
+
+# -- the bridge, in-process -----------------------------------------------------------------------
+
+
+class BridgeThread:
+    """A bridge running its own event loop in a thread, as `run` would in its process."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.bridge = Bridge(config)
+        self.error: BaseException | None = None
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bridge", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._task = self._loop.create_task(self.bridge.run())
+        self._started.set()
+        try:
+            self._loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+        finally:
+            self._loop.close()
+
+    def start(self) -> BridgeThread:
+        self._thread.start()
+        self._started.wait(WAIT)
+        return self
+
+    def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(WAIT)
+        assert not self._thread.is_alive(), "bridge did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+def bridge_config(
+    broker: Broker, malos_port: int, pins: list[dict[str, Any]], **sections: dict[str, Any]
+) -> BridgeConfig:
+    """A config for the test broker and simulator with a unique base topic and node id."""
+    unique = uuid.uuid4().hex[:8]
+    document: dict[str, Any] = {
+        "mqtt": {"host": broker.host, "port": broker.port, "base_topic": f"test/{unique}"},
+        "malos": {"host": "127.0.0.1", "base_port": malos_port, "update_interval": 0.05},
+        "homeassistant": {"node_id": f"test_{unique}", "prefix": f"ha_{unique}"},
+        "pins": pins,
+    }
+    for name, values in sections.items():
+        document.setdefault(name, {}).update(values)
+    return parse_config(document)
+
+
+@pytest.fixture
+def start_bridge() -> Iterator[Callable[[BridgeConfig], BridgeThread]]:
+    running: list[BridgeThread] = []
+
+    def start(config: BridgeConfig) -> BridgeThread:
+        running.append(BridgeThread(config).start())
+        return running[-1]
+
+    yield start
+    for runner in running:
+        runner.stop()

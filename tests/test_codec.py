@@ -1,0 +1,90 @@
+"""The bytes on the wire are the official ones (test vectors of the MALOS reference)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mqtt_gpio_bridge.codec import (
+    PinMode,
+    decode_levels,
+    decode_pin_config,
+    encode_levels,
+    encode_pin_config,
+    pin_level,
+)
+from mqtt_gpio_bridge.errors import CodecError
+
+
+def test_pin_0_output_high_matches_the_reference_vector() -> None:
+    assert encode_pin_config(0, PinMode.OUTPUT, 1) == bytes.fromhex("42 04 10 01 18 01")
+
+
+def test_pin_3_output_high_matches_the_reference_vector() -> None:
+    assert encode_pin_config(3, PinMode.OUTPUT, 1) == bytes.fromhex("42 06 08 03 10 01 18 01")
+
+
+def test_all_low_update_is_a_zero_byte_frame() -> None:
+    assert encode_levels(0) == b""
+    assert decode_levels(b"") == 0
+
+
+def test_update_513_means_pins_0_and_9_high() -> None:
+    assert encode_levels(513) == bytes.fromhex("20 81 04")
+    levels = decode_levels(bytes.fromhex("20 81 04"))
+    assert [pin for pin in range(16) if pin_level(levels, pin)] == [0, 9]
+
+
+def test_every_config_carries_a_gpio_field_even_pin_0_input() -> None:
+    # Without `gpio` the driver would read "pin 0 INPUT"; an explicit field is always there.
+    frame = encode_pin_config(0, PinMode.INPUT, update_interval=0.1, ping_timeout=5.0)
+    decoded = decode_pin_config(frame)
+    assert decoded.pin == 0
+    assert decoded.mode == PinMode.INPUT
+    assert decoded.delay_between_updates == pytest.approx(0.1)
+    assert decoded.timeout_after_last_ping == pytest.approx(5.0)
+
+
+def test_a_timing_only_config_decodes_without_a_pin() -> None:
+    from mqtt_gpio_bridge.proto import DriverConfig
+
+    frame = DriverConfig(delay_between_updates=2.0).SerializeToString()
+    assert decode_pin_config(frame).pin is None
+
+
+@pytest.mark.parametrize(("pin", "value"), [(16, 1), (-1, 0), (0, 2), (3, -1)])
+def test_out_of_range_pins_and_values_are_never_encoded(pin: int, value: int) -> None:
+    with pytest.raises(ValueError, match=r"out of range|not 0 or 1"):
+        encode_pin_config(pin, PinMode.OUTPUT, value)
+
+
+@pytest.mark.parametrize("frame", [b"\xff", b"\x20", b"\x0a\x05ab", b"\x22\xff\xff\xff\xff\xff"])
+def test_malformed_update_frames_raise_codec_error(frame: bytes) -> None:
+    with pytest.raises(CodecError):
+        decode_levels(frame)
+
+
+def test_update_bits_above_15_are_ignored() -> None:
+    assert decode_levels(encode_levels(0x1_0001)) == 1
+
+
+def test_importing_the_package_leaves_protobuf_alone() -> None:
+    """No backend switch, no import of the old generated modules: other protobuf users in the
+    process keep working, whatever protobuf release is installed."""
+    script = (
+        "import mqtt_gpio_bridge.codec, sys\n"
+        "from google.protobuf.internal import api_implementation\n"
+        "import google.protobuf\n"
+        "assert not [m for m in sys.modules if m.startswith('matrix_io.proto.malos')], 'imported'\n"
+        "print(api_implementation.Type(), google.protobuf.__version__)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    backend, version = result.stdout.split()
+    assert backend != "python"
+    assert int(version.split(".")[0]) >= 4

@@ -1,0 +1,712 @@
+"""Tests of the configuration loader: defaults, every rule, and the problem lines users see."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from mqtt_gpio_bridge.config import (
+    BridgeConfig,
+    PinSpec,
+    default_node_id,
+    load_config,
+    parse_config,
+    summarize,
+)
+from mqtt_gpio_bridge.errors import ConfigError
+
+MINIMAL = "pins: [{pin: 0, mode: output}]\n"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default node_id comes from the host name; pin it so expectations are stable.
+    monkeypatch.setattr(socket, "gethostname", lambda: "testhost")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bridge.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    return caught.value.problems
+
+
+def problems_with_pin(pin_yaml: str, tmp_path: Path) -> list[str]:
+    """Problems of a file whose only pin is given as a YAML flow mapping body."""
+    return problems_of(tmp_path, f"pins:\n  - {{{pin_yaml}}}\n")
+
+
+# --- defaults ------------------------------------------------------------------------------
+
+
+def test_minimal_file_gets_documented_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+
+    assert config.mqtt.host == "localhost"
+    assert config.mqtt.port == 1883
+    assert config.mqtt.username is None
+    assert config.mqtt.password is None
+    assert config.mqtt.base_topic == "matrix"
+    assert config.mqtt.qos == 1
+    assert config.mqtt.keepalive == 60
+    assert config.malos.host == "127.0.0.1"
+    assert config.malos.base_port == 20049
+    assert config.malos.update_interval == 0.1
+    assert config.malos.keepalive_interval == 1.0
+    assert config.malos.ping_timeout == 5.0
+    assert config.malos.offline_after == 3.0
+    assert config.homeassistant.discovery is True
+    assert config.homeassistant.prefix == "homeassistant"
+    assert config.homeassistant.node_id == "matrix_testhost"
+    assert config.homeassistant.device_name == "MATRIX GPIO"
+    assert config.homeassistant.model == "MATRIX Creator"
+    assert config.client_id == "mqtt-gpio-bridge-matrix_testhost"
+    assert config.pins == (PinSpec(pin=0, mode="output"),)
+    pin = config.pins[0]
+    assert pin.is_output
+    assert (pin.name, pin.inverted, pin.initial) == (None, False, None)
+    assert (pin.payload_on, pin.payload_off) == ("ON", "OFF")
+    assert (pin.device_class, pin.icon) == (None, None)
+
+
+def test_full_file_is_read_as_written(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+mqtt:
+  host: broker.lan
+  port: 8883
+  username: bridge
+  password: "s3cret"
+  client_id: my-bridge
+  base_topic: house/matrix
+  qos: 2
+  keepalive: 30
+malos:
+  host: 10.0.0.5
+  base_port: 30000
+  update_interval: 0.5
+  keepalive_interval: 2
+  ping_timeout: 10
+  offline_after: 4
+homeassistant:
+  discovery: false
+  prefix: ha
+  node_id: Kitchen-Pi_1
+  device_name: Kitchen GPIO
+  model: MATRIX Voice
+pins:
+  - pin: 15
+    mode: input
+    name: Door
+    inverted: true
+    payload_on: OPEN
+    payload_off: CLOSED
+    device_class: door
+    icon: mdi:door
+""",
+        )
+    )
+
+    assert config.mqtt.host == "broker.lan"
+    assert config.mqtt.port == 8883
+    assert config.mqtt.password is not None
+    assert config.mqtt.password.get_secret_value() == "s3cret"
+    assert config.client_id == "my-bridge"
+    assert config.mqtt.base_topic == "house/matrix"
+    assert config.malos.keepalive_interval == 2.0
+    assert config.homeassistant.node_id == "Kitchen-Pi_1"
+    assert config.homeassistant.discovery is False
+    pin = config.pins[0]
+    assert not pin.is_output
+    assert (pin.pin, pin.name, pin.inverted) == (15, "Door", True)
+    assert (pin.payload_on, pin.payload_off, pin.device_class, pin.icon) == (
+        "OPEN",
+        "CLOSED",
+        "door",
+        "mdi:door",
+    )
+
+
+def test_empty_section_means_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "mqtt:\nmalos:\nhomeassistant:\n" + MINIMAL))
+
+    assert config.mqtt.port == 1883
+    assert config.malos.base_port == 20049
+    assert config.homeassistant.discovery is True
+
+
+def test_config_is_immutable(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+
+    with pytest.raises(ValueError, match="frozen"):
+        config.mqtt.port = 1
+
+
+# --- node_id and client_id -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host_name", "node_id"),
+    [
+        ("raspberrypi", "matrix_raspberrypi"),
+        ("Kitchen-Pi.local", "matrix_kitchen_pi_local"),
+        ("a--b..c", "matrix_a_b_c"),
+        ("pi_2", "matrix_pi_2"),
+    ],
+)
+def test_default_node_id_is_derived_from_host_name(
+    monkeypatch: pytest.MonkeyPatch, host_name: str, node_id: str
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: host_name)
+
+    assert default_node_id() == node_id
+    assert parse_config({"pins": [{"pin": 0, "mode": "output"}]}).homeassistant.node_id == node_id
+
+
+def test_two_hosts_get_different_node_ids_and_client_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = {"pins": [{"pin": 0, "mode": "output"}]}
+    monkeypatch.setattr(socket, "gethostname", lambda: "kitchen")
+    kitchen = parse_config(data)
+    monkeypatch.setattr(socket, "gethostname", lambda: "garage")
+    garage = parse_config(data)
+
+    assert kitchen.homeassistant.node_id == "matrix_kitchen"
+    assert garage.homeassistant.node_id == "matrix_garage"
+    assert kitchen.client_id == "mqtt-gpio-bridge-matrix_kitchen"
+    assert garage.client_id == "mqtt-gpio-bridge-matrix_garage"
+
+
+def test_client_id_follows_a_configured_node_id(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "homeassistant: {node_id: attic}\n" + MINIMAL))
+
+    assert config.client_id == "mqtt-gpio-bridge-attic"
+
+
+def test_bad_node_id_is_refused(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "homeassistant: {node_id: my pi}\n" + MINIMAL) == [
+        "homeassistant.node_id: 'my pi' may only contain letters, digits, '_' and '-'"
+    ]
+
+
+# --- file level problems -------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert caught.value.problems == [f"{path}: cannot read: No such file or directory"]
+
+
+def test_directory_is_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(tmp_path))
+
+    assert caught.value.problems == [f"{tmp_path}: cannot read: Is a directory"]
+
+
+def test_binary_file_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.yaml"
+    path.write_bytes(b"pins: \xff\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert caught.value.problems == [f"{path}: cannot read: not UTF-8 text (byte 0xff at offset 6)"]
+
+
+def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "mqtt:\n  host: a\n port: 1\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}: invalid YAML at line 3, column 2: ")
+
+
+def test_tab_indentation_is_a_yaml_error(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, "mqtt:\n\thost: a\n")
+
+    assert "invalid YAML at line 2, column 1: " in problem
+    assert "cannot start any token" in problem
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, "- pin: 0\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert caught.value.problems == [
+        f"{path}: the top level must be a mapping of sections "
+        "(mqtt, malos, homeassistant, pins), got a list"
+    ]
+
+
+def test_parse_config_refuses_non_mapping() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("pins")
+
+    assert caught.value.problems == [
+        "(top level): the top level must be a mapping of sections "
+        "(mqtt, malos, homeassistant, pins), got 'pins'"
+    ]
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+
+    assert load_config(path).pins[0].pin == 0
+
+
+# --- pins ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "pins:\n", "pins: []\n", "mqtt: {}\n"])
+def test_at_least_one_pin_is_required(tmp_path: Path, text: str) -> None:
+    assert problems_of(tmp_path, text) == ["pins: at least one pin must be configured"]
+
+
+def test_pins_must_be_a_list(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "pins: {pin: 0, mode: output}\n") == [
+        "pins: must be a list of pins, e.g. [{pin: 0, mode: output}], got a mapping"
+    ]
+
+
+def test_pin_entry_must_be_a_mapping(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "pins: [3]\n") == [
+        "pins[0]: must be a mapping of keys to values, got 3"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pin", "problem"), [(16, "16 is out of range 0..15"), (-1, "-1 is out of range 0..15")]
+)
+def test_pin_number_range(tmp_path: Path, pin: int, problem: str) -> None:
+    assert problems_with_pin(f"pin: {pin}, mode: input", tmp_path) == [f"pins[0].pin: {problem}"]
+
+
+def test_pin_number_must_be_an_integer(tmp_path: Path) -> None:
+    assert problems_with_pin('pin: "3", mode: input', tmp_path) == [
+        "pins[0].pin: Input should be a valid integer, got '3'"
+    ]
+
+
+def test_mode_is_required(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 3", tmp_path) == ["pins[0].mode: required key is missing"]
+
+
+def test_mode_must_be_input_or_output(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 3, mode: out", tmp_path) == [
+        "pins[0].mode: Input should be 'input' or 'output', got 'out'"
+    ]
+
+
+def test_mode_and_initial_ignore_case_and_whitespace(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, 'pins:\n  - {pin: 1, mode: " Output ", initial: " ON "}\n')
+    )
+
+    assert config.pins[0].mode == "output"
+    assert config.pins[0].initial == "on"
+
+
+@pytest.mark.parametrize(
+    ("word", "initial"), [("on", "on"), ("off", "off"), ("yes", "on"), ("no", "off")]
+)
+def test_unquoted_initial_boolean_is_what_the_user_meant(
+    tmp_path: Path, word: str, initial: str
+) -> None:
+    config = load_config(write(tmp_path, f"pins:\n  - {{pin: 1, mode: output, initial: {word}}}\n"))
+
+    assert config.pins[0].initial == initial
+
+
+def test_initial_must_be_on_or_off(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 1, mode: output, initial: high", tmp_path) == [
+        "pins[0].initial: Input should be 'on' or 'off', got 'high'"
+    ]
+
+
+def test_initial_on_an_input_is_refused(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 4, mode: input, initial: off", tmp_path) == [
+        "pins[0].initial: only outputs have an initial state; pin 4 is an input"
+    ]
+
+
+def test_unquoted_on_payload_is_refused_with_quoting_hint(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 0, mode: output, payload_on: ON", tmp_path) == [
+        "pins[0].payload_on: YAML read an unquoted ON/on/yes/true as the boolean true; "
+        'quote it, e.g. payload_on: "ON"'
+    ]
+
+
+def test_unquoted_off_payload_is_refused_with_quoting_hint(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 0, mode: output, payload_off: no", tmp_path) == [
+        "pins[0].payload_off: YAML read an unquoted OFF/off/no/false as the boolean false; "
+        'quote it, e.g. payload_off: "OFF"'
+    ]
+
+
+def test_quoted_payloads_are_accepted(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, 'pins:\n  - {pin: 0, mode: output, payload_on: "on", payload_off: "off"}\n')
+    )
+
+    assert (config.pins[0].payload_on, config.pins[0].payload_off) == ("on", "off")
+
+
+def test_numeric_payload_is_refused_with_quoting_hint(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 0, mode: output, payload_on: 1, payload_off: 0", tmp_path) == [
+        'pins[0].payload_on: YAML read the unquoted 1 as a number; quote it, e.g. payload_on: "1"',
+        "pins[0].payload_off: YAML read the unquoted 0 as a number; "
+        'quote it, e.g. payload_off: "0"',
+    ]
+
+
+def test_boolean_or_numeric_name_is_refused(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        "pins:\n  - {pin: 0, mode: output, name: yes}\n  - {pin: 1, mode: input, name: 12}\n",
+    )
+
+    assert problems == [
+        "pins[0].name: YAML read an unquoted ON/on/yes/true as the boolean true; "
+        'quote it, e.g. name: "ON"',
+        'pins[1].name: YAML read the unquoted 12 as a number; quote it, e.g. name: "12"',
+    ]
+
+
+def test_payloads_must_differ_ignoring_case(tmp_path: Path) -> None:
+    assert problems_with_pin(
+        'pin: 0, mode: output, payload_on: "Go", payload_off: "GO"', tmp_path
+    ) == ['pins[0].payload_off: must differ from payload_on ("Go"), ignoring case']
+
+
+def test_payload_must_not_be_empty(tmp_path: Path) -> None:
+    assert problems_with_pin('pin: 0, mode: output, payload_on: ""', tmp_path) == [
+        "pins[0].payload_on: must not be empty"
+    ]
+
+
+def test_payload_length_limit(tmp_path: Path) -> None:
+    ok = load_config(
+        write(tmp_path, f'pins: [{{pin: 0, mode: output, payload_on: "{"x" * 64}"}}]\n')
+    )
+    assert len(ok.pins[0].payload_on) == 64
+
+    assert problems_with_pin(f'pin: 0, mode: output, payload_on: "{"x" * 65}"', tmp_path) == [
+        "pins[0].payload_on: must be at most 64 characters, got 65"
+    ]
+
+
+def test_inverted_must_be_a_boolean(tmp_path: Path) -> None:
+    assert problems_with_pin('pin: 0, mode: output, inverted: "maybe"', tmp_path) == [
+        "pins[0].inverted: Input should be a valid boolean, got 'maybe'"
+    ]
+
+
+def test_duplicate_pin_points_at_the_first_one(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        """
+pins:
+  - {pin: 1, mode: input}
+  - {pin: 3, mode: output}
+  - {pin: 2, mode: input}
+  - {pin: 3, mode: input}
+""",
+    )
+
+    assert problems == ["pins[3].pin: pin 3 is already configured at pins[1]"]
+
+
+def test_duplicate_pin_is_reported_with_errors_elsewhere(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        """
+mqtt: {qos: "1"}
+pins:
+  - {pin: 3, mode: output}
+  - {pin: 3, mode: output, payload_on: ON}
+""",
+    )
+
+    assert problems == [
+        "mqtt.qos: Input should be a valid integer, got '1'",
+        "pins[1].payload_on: YAML read an unquoted ON/on/yes/true as the boolean true; "
+        'quote it, e.g. payload_on: "ON"',
+        "pins[1].pin: pin 3 is already configured at pins[0]",
+    ]
+
+
+def test_duplicates_are_checked_when_models_are_built_directly() -> None:
+    pin = PinSpec(pin=5, mode="input")
+
+    with pytest.raises(ValueError, match=r"pin 5 is already configured at pins\[0\]"):
+        BridgeConfig(pins=(pin, pin))
+
+
+# --- mqtt ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("port", "0", "0 is out of range 1..65535"),
+        ("port", "65536", "65536 is out of range 1..65535"),
+        ("qos", "3", "3 is out of range 0..2"),
+        ("keepalive", "4", "4 is out of range 5..3600"),
+        ("keepalive", "3601", "3601 is out of range 5..3600"),
+        ("port", "1883.0", "Input should be a valid integer, got 1883.0"),
+        ("host", '""', "must not be empty"),
+        ("client_id", '""', "must not be empty"),
+        ("base_topic", '""', "must not be empty"),
+        ("base_topic", "home/+", "must not contain the MQTT wildcards '+' or '#'"),
+        ("base_topic", '"home/#"', "must not contain the MQTT wildcards '+' or '#'"),
+        ("base_topic", "/home", "must not start or end with '/'"),
+        ("base_topic", "home/", "must not start or end with '/'"),
+    ],
+)
+def test_mqtt_rules(tmp_path: Path, key: str, value: str, problem: str) -> None:
+    assert problems_of(tmp_path, f"mqtt:\n  {key}: {value}\n" + MINIMAL) == [
+        f"mqtt.{key}: {problem}"
+    ]
+
+
+def test_mqtt_range_edges_are_accepted(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "mqtt: {port: 65535, qos: 0, keepalive: 5}\n" + MINIMAL))
+
+    assert (config.mqtt.port, config.mqtt.qos, config.mqtt.keepalive) == (65535, 0, 5)
+
+
+def test_password_is_never_shown(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, 'mqtt: {username: bob, password: "hunter2"}\n' + MINIMAL))
+
+    assert "hunter2" not in repr(config)
+    assert "hunter2" not in str(config)
+    assert not any("hunter2" in line for line in summarize(config))
+    assert "bob" in summarize(config)[0]
+
+
+def test_numeric_password_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, "mqtt: {password: 987654}\n" + MINIMAL)
+
+    assert problems == ["mqtt.password: YAML read the unquoted password as a number; quote it"]
+    assert "987654" not in str(problems)
+
+
+# --- malos ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        (
+            "base_port",
+            "0",
+            "0 is out of range 1..65532 (the driver uses base_port to base_port + 3)",
+        ),
+        (
+            "base_port",
+            "65533",
+            "65533 is out of range 1..65532 (the driver uses base_port to base_port + 3)",
+        ),
+        ("update_interval", "0", "must be greater than 0 and at most 60 seconds, got 0"),
+        ("update_interval", "61", "must be greater than 0 and at most 60 seconds, got 61"),
+        ("update_interval", ".inf", "must be a finite number of seconds, got inf"),
+        ("update_interval", '"0.1"', "Input should be a valid number, got '0.1'"),
+        ("keepalive_interval", "-1", "must be greater than 0 seconds, got -1"),
+        ("ping_timeout", "0", "must be greater than 0 seconds, got 0"),
+        (
+            "offline_after",
+            "1.4",
+            "must be at least 1.5 seconds, got 1.4 (the driver starts with 1 s between "
+            "updates and would look offline at start)",
+        ),
+        ("host", '""', "must not be empty"),
+    ],
+)
+def test_malos_rules(tmp_path: Path, key: str, value: str, problem: str) -> None:
+    assert problems_of(tmp_path, f"malos:\n  {key}: {value}\n" + MINIMAL) == [
+        f"malos.{key}: {problem}"
+    ]
+
+
+def test_keepalive_must_be_shorter_than_ping_timeout(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "malos: {keepalive_interval: 5, ping_timeout: 5}\n" + MINIMAL) == [
+        "malos.keepalive_interval: must be less than malos.ping_timeout (5 s), or the driver "
+        "stops sending updates between two pings"
+    ]
+
+
+def test_offline_after_must_exceed_update_interval(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "malos: {update_interval: 2, offline_after: 2}\n" + MINIMAL) == [
+        "malos.offline_after: must be greater than malos.update_interval (2 s), or every pause "
+        "between updates would look like an outage"
+    ]
+
+
+def test_both_timing_problems_are_reported_together(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        "malos: {keepalive_interval: 9, ping_timeout: 5, update_interval: 4, offline_after: 3}\n"
+        + MINIMAL,
+    )
+
+    assert [problem.split(":")[0] for problem in problems] == [
+        "malos.keepalive_interval",
+        "malos.offline_after",
+    ]
+
+
+def test_integer_seconds_are_accepted(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, "malos: {update_interval: 1, offline_after: 2}\n" + MINIMAL)
+    )
+
+    assert config.malos.update_interval == 1.0
+    assert config.malos.offline_after == 2.0
+
+
+# --- home assistant ------------------------------------------------------------------------
+
+
+def test_homeassistant_rules(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        'homeassistant: {discovery: "yes", prefix: "ha/", device_name: ""}\n' + MINIMAL,
+    )
+
+    assert problems == [
+        "homeassistant.discovery: Input should be a valid boolean, got 'yes'",
+        "homeassistant.prefix: must not start or end with '/'",
+        "homeassistant.device_name: must not be empty",
+    ]
+
+
+# --- unknown keys and several problems at once ---------------------------------------------
+
+
+def test_unknown_top_level_key_suggests_the_right_one(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "mqqt: {}\n" + MINIMAL) == [
+        "mqqt: unknown key (did you mean 'mqtt'?)"
+    ]
+
+
+def test_unknown_nested_keys_suggest_the_right_one(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        "mqtt: {hots: x}\n"
+        "homeassistant: {Prefix: ha}\n"
+        "pins: [{pin: 0, mode: output, invert: true}]\n",
+    )
+
+    assert problems == [
+        "mqtt.hots: unknown key (did you mean 'host'?)",
+        "homeassistant.Prefix: unknown key (did you mean 'prefix'?)",
+        "pins[0].invert: unknown key (did you mean 'inverted'?)",
+    ]
+
+
+def test_unknown_key_without_a_close_match(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "malos: {zzz: 1}\n" + MINIMAL) == ["malos.zzz: unknown key"]
+
+
+def test_bad_port_unknown_key_and_duplicate_pin_are_all_reported(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        """
+mqtt:
+  port: 99999
+  hots: broker
+pins:
+  - {pin: 2, mode: output}
+  - {pin: 2, mode: input}
+""",
+    )
+
+    assert problems == [
+        "mqtt.port: 99999 is out of range 1..65535",
+        "mqtt.hots: unknown key (did you mean 'host'?)",
+        "pins[1].pin: pin 2 is already configured at pins[0]",
+    ]
+
+
+def test_many_problems_in_one_run(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        """
+mqtt: {qos: 5}
+malos: {base_port: 70000}
+homeassistant: {node_id: "a b"}
+pins:
+  - {pin: 16, mode: output}
+  - {pin: 1, mode: input, initial: on}
+  - {pin: 2, mode: sideways}
+extra: 1
+""",
+    )
+
+    assert problems == [
+        "mqtt.qos: 5 is out of range 0..2",
+        "malos.base_port: 70000 is out of range 1..65532 "
+        "(the driver uses base_port to base_port + 3)",
+        "homeassistant.node_id: 'a b' may only contain letters, digits, '_' and '-'",
+        "pins[0].pin: 16 is out of range 0..15",
+        "pins[1].initial: only outputs have an initial state; pin 1 is an input",
+        "pins[2].mode: Input should be 'input' or 'output', got 'sideways'",
+        "extra: unknown key",
+    ]
+
+
+def test_parse_config_reports_problems_without_a_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"mqtt": {"port": 0}, "pins": [{"pin": 0, "mode": "input"}]})
+
+    assert caught.value.problems == ["mqtt.port: 0 is out of range 1..65535"]
+
+
+# --- summarize -----------------------------------------------------------------------------
+
+
+def test_summarize_describes_broker_driver_pins_and_discovery(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+pins:
+  - {pin: 3, mode: output, name: Relay, initial: on}
+  - {pin: 4, mode: input, name: Door, inverted: true}
+  - {pin: 5, mode: input}
+""",
+        )
+    )
+
+    assert summarize(config) == [
+        "mqtt localhost:1883 as mqtt-gpio-bridge-matrix_testhost, base topic matrix, qos 1",
+        "malos 127.0.0.1:20049..20052, updates every 0.1 s, offline after 3 s",
+        'pin 3 output "Relay" -> matrix/gpio/3/state, commands on matrix/gpio/3/set (initial on)',
+        'pin 4 input "Door" -> matrix/gpio/4/state (inverted)',
+        "pin 5 input -> matrix/gpio/5/state",
+        "home assistant discovery on, prefix homeassistant, node_id matrix_testhost",
+    ]
+
+
+def test_summarize_with_discovery_off(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "homeassistant: {discovery: false}\n" + MINIMAL))
+
+    assert summarize(config)[-1] == "home assistant discovery off"

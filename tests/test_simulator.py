@@ -1,0 +1,239 @@
+"""The simulated driver behaves like the board on every point of the MALOS reference.
+
+These tests talk to it as any MALOS client would: raw ZeroMQ sockets and protobuf frames.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import zmq
+
+from mqtt_gpio_bridge.codec import PinMode, decode_levels, encode_pin_config, pin_level
+from mqtt_gpio_bridge.proto import DriverConfig
+from mqtt_gpio_bridge.simulator import (
+    ERROR_BAD_MODE,
+    ERROR_BAD_SPECIFIC,
+    ERROR_UNPARSABLE,
+    Board,
+    SimulatedDriver,
+)
+
+from .conftest import wait_until
+
+
+class RawClient:
+    """A bare MALOS client: PUSH config and keep-alive, SUB errors and updates."""
+
+    def __init__(self, base_port: int) -> None:
+        self.context = zmq.Context()
+        self.config = self.context.socket(zmq.PUSH)
+        self.keepalive = self.context.socket(zmq.PUSH)
+        self.errors = self.context.socket(zmq.SUB)
+        self.updates = self.context.socket(zmq.SUB)
+        for offset, socket in enumerate((self.config, self.keepalive, self.errors, self.updates)):
+            socket.setsockopt(zmq.LINGER, 0)
+            if socket.type == zmq.SUB:
+                socket.setsockopt(zmq.SUBSCRIBE, b"")
+            socket.connect(f"tcp://127.0.0.1:{base_port + offset}")
+
+    def send(self, frame: bytes) -> None:
+        self.config.send(frame)
+
+    def ping(self) -> None:
+        self.keepalive.send(b"")
+
+    def update(self, timeout: float = 3.0) -> bytes | None:
+        if self.updates.poll(timeout * 1000):
+            return bytes(self.updates.recv())
+        return None
+
+    def error(self, timeout: float = 3.0) -> str | None:
+        if self.errors.poll(timeout * 1000):
+            return str(self.errors.recv_string())
+        return None
+
+    def drain(self) -> None:
+        while self.updates.poll(0):
+            self.updates.recv()
+
+    def levels_after_next_update(self) -> int:
+        """Skip any queued update, return the levels of the next fresh one."""
+        self.drain()
+        frame = self.update()
+        assert frame is not None, "no update"
+        return decode_levels(frame)
+
+    def close(self) -> None:
+        self.context.destroy(0)
+
+
+@pytest.fixture
+def client(malos_port: int) -> Iterator[RawClient]:
+    raw = RawClient(malos_port)
+    yield raw
+    raw.close()
+
+
+def fast(pin: int, mode: PinMode, value: int = 0) -> bytes:
+    return encode_pin_config(pin, mode, value, update_interval=0.02, ping_timeout=2.0)
+
+
+def test_no_update_before_the_first_ping(simulator: SimulatedDriver, client: RawClient) -> None:
+    assert client.update(timeout=0.5) is None
+    client.ping()
+    assert client.update(timeout=1.0) is not None
+
+
+def test_all_low_update_is_a_zero_byte_frame(simulator: SimulatedDriver, client: RawClient) -> None:
+    client.ping()
+    assert client.update() == b""
+
+
+def test_updates_are_periodic_even_without_changes(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.ping()
+    client.send(fast(4, PinMode.INPUT))
+    wait_until(lambda: simulator.delay_between_updates == pytest.approx(0.02))
+    client.drain()
+    frames = [client.update() for _ in range(5)]
+    assert frames == [b""] * 5
+
+
+def test_updates_stop_after_the_ping_timeout_and_resume_at_the_next_ping(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.send(encode_pin_config(1, PinMode.INPUT, update_interval=0.02, ping_timeout=0.3))
+    client.ping()
+    wait_until(lambda: simulator.timeout_after_last_ping == pytest.approx(0.3))
+    assert client.update() is not None
+    time.sleep(0.5)  # the quirk under test is a span of time with no ping
+    client.drain()
+    assert client.update(timeout=0.5) is None
+    client.ping()
+    assert client.update(timeout=0.5) is not None
+
+
+def test_a_new_delay_applies_only_after_the_sleep_in_progress(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.ping()
+    assert client.update() is not None  # now sleeping the default 1.0 s
+    started = time.monotonic()
+    client.send(fast(2, PinMode.INPUT))
+    assert client.update() is not None
+    assert time.monotonic() - started > 0.7  # the old delay still ran out
+
+
+def test_update_carries_every_pin_outputs_included(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.ping()
+    client.send(fast(9, PinMode.OUTPUT, 1))
+    simulator.set_input(0, 1)
+    wait_until(lambda: client.levels_after_next_update() == 513, what="pins 0 and 9 high")
+
+
+def test_config_without_gpio_turns_pin_0_into_an_input(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.ping()
+    client.send(fast(0, PinMode.OUTPUT, 1))
+    wait_until(lambda: pin_level(client.levels_after_next_update(), 0) == 1)
+    client.send(DriverConfig(delay_between_updates=0.02).SerializeToString())
+    wait_until(lambda: pin_level(client.levels_after_next_update(), 0) == 0, what="pin 0 input")
+    assert simulator.board.direction & 1 == 0
+
+
+def test_value_is_not_masked(simulator: SimulatedDriver, client: RawClient) -> None:
+    client.ping()
+    client.send(fast(1, PinMode.OUTPUT, 0))
+    frame = DriverConfig()
+    frame.gpio.pin = 0
+    frame.gpio.mode = 1
+    frame.gpio.value = 2  # lands on pin 1
+    client.send(frame.SerializeToString())
+    wait_until(lambda: client.levels_after_next_update() == 0b10, what="pin 1 driven by value 2")
+
+
+def test_no_range_check_and_no_error_for_pins_16_to_31(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.ping()
+    frame = DriverConfig()
+    frame.gpio.pin = 20
+    frame.gpio.mode = 1
+    frame.gpio.value = 1
+    client.send(frame.SerializeToString())
+    wait_until(lambda: len(simulator.configs) == 1)
+    assert client.error(timeout=0.3) is None
+    assert client.levels_after_next_update() == 0
+
+
+def test_bad_mode_publishes_two_errors_and_changes_nothing(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.ping()
+    client.update()
+    frame = DriverConfig(delay_between_updates=0.5)
+    frame.gpio.pin = 3
+    frame.gpio.mode = 7
+    client.send(frame.SerializeToString())
+    assert client.error() == ERROR_BAD_MODE
+    assert client.error() == ERROR_BAD_SPECIFIC
+    assert simulator.board.direction == 0
+    assert simulator.delay_between_updates == 1.0  # timing not applied either
+
+
+def test_undecodable_config_publishes_the_parse_error(
+    simulator: SimulatedDriver, client: RawClient
+) -> None:
+    client.update(timeout=0.2)  # let the SUB connect (slow joiner)
+    client.send(b"\xff\xff\xff")
+    assert client.error() == ERROR_UNPARSABLE
+
+
+def test_input_mode_ignores_value(simulator: SimulatedDriver, client: RawClient) -> None:
+    client.ping()
+    frame = DriverConfig(delay_between_updates=0.02)
+    frame.gpio.pin = 5
+    frame.gpio.mode = 0
+    frame.gpio.value = 1
+    client.send(frame.SerializeToString())
+    wait_until(lambda: simulator.delay_between_updates == pytest.approx(0.02))
+    assert client.levels_after_next_update() == 0
+    assert simulator.board.output == 0
+
+
+def test_a_restarted_driver_rewrites_every_pin_from_zeroed_shadow_registers(
+    malos_port: int, client: RawClient
+) -> None:
+    board = Board()
+    with SimulatedDriver("127.0.0.1", malos_port, board):
+        client.ping()
+        client.send(fast(2, PinMode.OUTPUT, 1))
+        client.send(fast(7, PinMode.OUTPUT, 1))
+        wait_until(lambda: client.levels_after_next_update() == 0b1000_0100)
+    # MALOS restarts; the FPGA kept its registers, so the pins still read high ...
+    with SimulatedDriver("127.0.0.1", malos_port, board) as restarted:
+        client.ping()
+        wait_until(lambda: client.levels_after_next_update() == 0b1000_0100)
+        # ... until the first write, which rewrites the register from the zeroed shadow.
+        client.send(fast(2, PinMode.OUTPUT, 1))
+        wait_until(lambda: len(restarted.configs) == 1)
+        wait_until(lambda: client.levels_after_next_update() == 0b100, what="pin 7 reset")
+        assert board.direction == 0b100
+
+
+def test_any_client_ping_keeps_updates_flowing_to_every_subscriber(
+    simulator: SimulatedDriver, client: RawClient, malos_port: int
+) -> None:
+    other = RawClient(malos_port)
+    try:
+        other.ping()
+        assert client.update() is not None
+    finally:
+        other.close()
