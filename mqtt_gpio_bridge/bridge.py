@@ -65,9 +65,9 @@ class Bridge:
         malos_config = self.config.malos
         async with MalosLink(malos_config.host, malos_config.base_port) as malos:
             self._malos = malos
-            # Pins that need no reading from the board are configured at once: the timing
-            # values ride along, so the driver's slow default delay is replaced early.
-            self._send(self.pins.writes(time.monotonic()))
+            # Nothing is sent before the first update: after a MALOS restart any write
+            # resets every pin from zeroed shadow registers, so the levels of the pins to
+            # "leave as they are" must be read first.
             try:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._keep_alive(malos), name="malos-keepalive")
@@ -123,7 +123,7 @@ class Bridge:
             now = time.monotonic()
             if not self._driver_alive:
                 # The driver is (back) up, maybe with zeroed registers: configure every pin.
-                self._send(self.pins.writes(now, levels))
+                self._send(self.pins.writes(levels, now))
                 self.pins.forget_published()
                 logger.info(
                     "MALOS driver is sending updates; %d pins configured", len(self.config.pins)
@@ -198,9 +198,8 @@ class Bridge:
     async def _say_goodbye(self, client: aiomqtt.Client) -> None:
         """On a clean stop, say `offline` ourselves: the broker sends the will only on a crash."""
         try:
-            await asyncio.wait_for(
-                client.publish(self.topics.status, OFFLINE, qos=1, retain=True), timeout=2
-            )
+            async with asyncio.timeout(2):
+                await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError) as exc:
             logger.debug("could not publish offline: %s", exc)
 
@@ -241,6 +240,12 @@ class Bridge:
             await client.publish(topic, payload, qos=qos, retain=retain)
         except aiomqtt.MqttError as exc:
             logger.debug("publish to %s failed: %s", topic, exc)
+        # aiomqtt awaits the PUBACK through asyncio.wait_for, which on Python 3.11 swallows a
+        # cancellation that arrives as the PUBACK does; the task would then serve on after a
+        # stop. The request is still counted, so honour it here.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value

@@ -92,24 +92,27 @@ def _console(driver: SimulatedDriver) -> None:
 
 def run_demo(config_path: str | None, mqtt_port: int) -> int:
     """Run broker, simulator and bridge until Ctrl-C; return the exit status."""
+    err = sys.stderr
     try:
-        import amqtt  # noqa: F401
+        from amqtt.errors import BrokerError
     except ImportError:
-        print("the demo needs the embedded broker: pip install 'mqtt-gpio-bridge[demo]'")
+        print("the demo needs the embedded broker: pip install 'mqtt-gpio-bridge[demo]'", file=err)
         return 1
     config = _demo_config(config_path, mqtt_port)
-    for name in ("amqtt", "transitions"):  # the embedded broker is chatty at INFO
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # The embedded broker is chatty at INFO, and logs a traceback of its own when it cannot
+    # listen; that case is reported below in one line.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    logging.getLogger("amqtt").setLevel(logging.CRITICAL)
     driver = SimulatedDriver(config.malos.host, config.malos.base_port)
     try:
         driver.start()
     except OSError as exc:
-        print(f"cannot start the simulator: {exc}")
+        print(f"cannot start the simulator: {exc}", file=err)
         return 1
     try:
         asyncio.run(_run(config, driver))
-    except OSError as exc:
-        print(f"cannot start the broker on port {mqtt_port}: {exc}; try --mqtt-port")
+    except (OSError, BrokerError) as exc:
+        print(f"cannot start the broker on port {mqtt_port}: {exc}; try --mqtt-port", file=err)
         return 1
     finally:
         driver.stop()

@@ -84,13 +84,13 @@ class PinTable:
     def _level_for(state: PinState, *, on: bool) -> int:
         return int(on != state.spec.inverted)
 
-    def writes(self, now: float, levels: int | None = None) -> list[PinWrite]:
+    def writes(self, levels: int, now: float) -> list[PinWrite]:
         """Every pin's mode and each output's wanted level, to (re)configure the driver.
 
         Args:
+            levels: the update that showed the driver (back); outputs with no wanted level
+                yet adopt theirs from it ("leave the pin as it is").
             now: monotonic time, to start waiting for confirmation of outputs.
-            levels: the current update mask; outputs with no wanted level yet adopt their
-                level from it ("leave the pin as it is"). Without it they are skipped.
         """
         result = []
         for state in self._pins.values():
@@ -98,8 +98,6 @@ class PinTable:
                 result.append(PinWrite(state.spec.pin, PinMode.INPUT))
                 continue
             if state.wanted is None:
-                if levels is None:
-                    continue
                 state.wanted = pin_level(levels, state.spec.pin)
             state.confirm_by = now + self._confirm_timeout
             result.append(PinWrite(state.spec.pin, PinMode.OUTPUT, state.wanted))

@@ -24,6 +24,7 @@ outlive a driver: stop a `SimulatedDriver`, start another on the same `Board`, a
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -116,6 +117,7 @@ class SimulatedDriver:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._injected: collections.deque[bytes] = collections.deque()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -148,6 +150,10 @@ class SimulatedDriver:
         """Every config received so far, decoded (None for an undecodable one)."""
         with self._configs_lock:
             return list(self._configs)
+
+    def inject_update(self, frame: bytes) -> None:
+        """Publish `frame` on the update port as it is (fault injection: malformed frames)."""
+        self._injected.append(frame)
 
     def set_input(self, pin: int, level: int) -> None:
         """Drive a pin from outside to `level` (shorthand for `board.set_external`)."""
@@ -201,6 +207,8 @@ class SimulatedDriver:
                         self._last_ping = time.monotonic()
                     else:
                         self._handle_config(frame, errors_out)
+                while self._injected:
+                    updates_out.send(self._injected.popleft())
                 now = time.monotonic()
                 if now >= next_tick:
                     # The update thread: send, then sleep the delay in force *now*.

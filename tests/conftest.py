@@ -268,6 +268,10 @@ class BridgeThread:
         finally:
             self._loop.close()
 
+    def _dump_tasks(self) -> None:
+        for task in asyncio.all_tasks(self._loop):
+            task.print_stack()
+
     def start(self) -> BridgeThread:
         self._thread.start()
         self._started.wait(WAIT)
@@ -277,7 +281,10 @@ class BridgeThread:
         if self._task is not None and not self._task.done():
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(WAIT)
-        assert not self._thread.is_alive(), "bridge did not stop"
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._dump_tasks)
+            self._thread.join(1)
+            pytest.fail(f"the bridge did not stop within {WAIT} s; its tasks are printed above")
         if self.error is not None:
             raise self.error
 

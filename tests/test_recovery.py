@@ -1,0 +1,206 @@
+"""Faults a bridge in a house meets: MALOS restarts, broker restarts, malformed frames."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from mqtt_gpio_bridge.codec import PinMode
+from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+
+from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
+
+OUTPUTS_AND_INPUT = [
+    {"pin": 0, "mode": "output", "initial": "off"},
+    {"pin": 2, "mode": "output"},  # no `initial`: keep the level it has
+    {"pin": 6, "mode": "input"},
+]
+
+
+def bit(levels: int, pin: int) -> int:
+    return (levels >> pin) & 1
+
+
+def test_output_without_initial_keeps_the_level_it_has(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    probe: MqttProbe,
+) -> None:
+    board = Board(direction=0b100, output=0b100)  # pin 2 already an output, high
+    with SimulatedDriver("127.0.0.1", malos_port, board) as driver:
+        config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
+        base = config.mqtt.base_topic
+        probe.subscribe(f"{base}/#")
+        start_bridge(config)
+        probe.wait_for(f"{base}/gpio/2/state", "ON")
+        pin_2 = [c for c in driver.configs if c is not None and c.pin == 2]
+        assert pin_2, "pin 2 was never configured"
+        assert all((c.mode, c.value) == (PinMode.OUTPUT, 1) for c in pin_2)
+        assert [m.text for m in probe.on(f"{base}/gpio/2/state")] == ["ON"]  # no glitch
+
+
+def test_output_without_initial_is_not_configured_before_its_level_is_known(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    probe: MqttProbe,
+) -> None:
+    board = Board(external=0b100)  # pin 2 an input, pulled high
+    with SimulatedDriver("127.0.0.1", malos_port, board) as driver:
+        config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
+        base = config.mqtt.base_topic
+        probe.subscribe(f"{base}/#")
+        start_bridge(config)
+        probe.wait_for(f"{base}/gpio/2/state", "ON")
+        first_pin_2 = next(c for c in driver.configs if c is not None and c.pin == 2)
+        assert (first_pin_2.mode, first_pin_2.value) == (PinMode.OUTPUT, 1)
+        assert bit(board.direction, 2) == 1
+
+
+def test_malos_restart_is_noticed_and_every_pin_is_configured_again(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    probe: MqttProbe,
+) -> None:
+    board = Board()
+    config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
+    base = config.mqtt.base_topic
+    probe.subscribe(f"{base}/#")
+    with SimulatedDriver("127.0.0.1", malos_port, board):
+        start_bridge(config)
+        probe.wait_for(f"{base}/status", "online")
+        probe.publish(f"{base}/gpio/0/set", "ON")
+        probe.publish(f"{base}/gpio/2/set", "ON")
+        wait_until(lambda: board.levels() & 0b101 == 0b101, what="pins 0 and 2 high")
+        probe.wait_for(f"{base}/gpio/2/state", "ON")
+    probe.wait_for(f"{base}/status", "offline")
+    # A fresh MALOS: zeroed shadow registers. Another client's write would reset our pins;
+    # the bridge must rewrite them itself.
+    with SimulatedDriver("127.0.0.1", malos_port, board) as restarted:
+        probe.wait_for(f"{base}/status", "online")
+        received = {c.pin: (c.mode, c.value) for c in restarted.configs if c is not None}
+        assert received == {0: (PinMode.OUTPUT, 1), 2: (PinMode.OUTPUT, 1), 6: (PinMode.INPUT, 0)}
+        assert board.levels() & 0b101 == 0b101
+        assert board.direction == 0b101
+
+
+def test_commands_while_malos_is_away_are_kept_and_applied_when_it_is_back(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    probe: MqttProbe,
+) -> None:
+    board = Board()
+    config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
+    base = config.mqtt.base_topic
+    probe.subscribe(f"{base}/#")
+    with SimulatedDriver("127.0.0.1", malos_port, board):
+        start_bridge(config)
+        probe.wait_for(f"{base}/gpio/0/state", "OFF")
+    probe.wait_for(f"{base}/status", "offline")
+    probe.publish(f"{base}/gpio/0/set", "ON")
+    probe.publish(f"{base}/gpio/0/set", "OFF")
+    probe.publish(f"{base}/gpio/0/set", "ON")  # last write wins
+    wait_until(lambda: len(probe.on(f"{base}/gpio/status")) == 3, what="three notices")
+    notice = json.loads(probe.on(f"{base}/gpio/status")[-1].payload)
+    assert notice["source"] == "bridge"
+    assert notice["pin"] == 0
+    assert "when it is back" in notice["error"]
+    with SimulatedDriver("127.0.0.1", malos_port, board):
+        probe.wait_for(f"{base}/gpio/0/state", "ON")
+        assert bit(board.levels(), 0) == 1
+
+
+def test_updates_stopping_turn_status_offline_and_back(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    config = bridge_config(
+        broker,
+        malos_port,
+        OUTPUTS_AND_INPUT,
+        malos={"offline_after": 1.5, "keepalive_interval": 0.2, "ping_timeout": 0.5},
+    )
+    base = config.mqtt.base_topic
+    probe.subscribe(f"{base}/#")
+    start_bridge(config)
+    probe.wait_for(f"{base}/status", "online")
+    # The driver stays up but stops sending (as when pings time out): a stuck board.
+    simulator.timeout_after_last_ping = 0.0
+    simulator.delay_between_updates = 60.0
+    probe.wait_for(f"{base}/status", "offline", timeout=5)
+    simulator.timeout_after_last_ping = 5.0
+    simulator.delay_between_updates = 0.05
+    probe.wait_for(f"{base}/status", "online", timeout=5)
+
+
+def test_malformed_update_frames_are_survived_and_reported(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
+    base = config.mqtt.base_topic
+    probe.subscribe(f"{base}/#")
+    start_bridge(config)
+    probe.wait_for(f"{base}/gpio/6/state", "OFF")
+    simulator.inject_update(b"\xff\xff\xff")
+    simulator.inject_update(b"\x22" + b"\xff" * 1_000_000)
+    wait_until(lambda: len(probe.on(f"{base}/gpio/status")) >= 2, what="two reports")
+    reports = [json.loads(m.payload) for m in probe.on(f"{base}/gpio/status")]
+    assert all(r["source"] == "bridge" and "malformed" in r["error"] for r in reports)
+    simulator.set_input(6, 1)
+    probe.wait_for(f"{base}/gpio/6/state", "ON")
+    assert probe.last(f"{base}/status").text == "online"  # type: ignore[union-attr]
+
+
+def test_broker_restart_republishes_status_and_states_and_takes_commands(
+    start_bridge: Callable[..., BridgeThread],
+    own_broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    config = bridge_config(own_broker, malos_port, OUTPUTS_AND_INPUT)
+    base = config.mqtt.base_topic
+    probe = probe_factory(own_broker)
+    probe.subscribe(f"{base}/#")
+    start_bridge(config)
+    probe.wait_for(f"{base}/gpio/0/state", "OFF")
+    probe.close()
+    own_broker.stop()
+    own_broker.start()  # no persistence: every retained message is gone
+    after = probe_factory(own_broker)
+    after.subscribe(f"{base}/#")
+    after.wait_for(f"{base}/status", "online", timeout=40)
+    after.wait_for(f"{base}/gpio/0/state", "OFF")
+    after.wait_for(f"{base}/gpio/6/state", "OFF")
+    after.publish(f"{base}/gpio/0/set", "ON")
+    after.wait_for(f"{base}/gpio/0/state", "ON")
+    assert bit(simulator.board.levels(), 0) == 1
+
+
+def test_broker_down_at_start_then_up(
+    start_bridge: Callable[..., BridgeThread],
+    own_broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    own_broker.stop()
+    config = bridge_config(own_broker, malos_port, OUTPUTS_AND_INPUT)
+    base = config.mqtt.base_topic
+    runner = start_bridge(config)
+    wait_until(lambda: runner.bridge.available, what="driver seen while the broker is down")
+    own_broker.start()
+    probe = probe_factory(own_broker)
+    probe.subscribe(f"{base}/#")
+    probe.wait_for(f"{base}/status", "online", timeout=40)
+    probe.wait_for(f"{base}/gpio/0/state", "OFF")
