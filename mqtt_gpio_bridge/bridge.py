@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
+from . import discovery
 from .codec import PIN_COUNT, decode_levels, encode_pin_config
-from .commands import Refusal, parse_command
+from .commands import Action, Command, Refusal, parse_command
 from .config import BridgeConfig
 from .errors import CodecError
 from .malos import MalosLink
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 ONLINE = "online"
 OFFLINE = "offline"
+DISCOVERY_SETTLE = 1.0
+"""Seconds to collect this node's retained discovery configs before clearing stale ones."""
 _PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
 
 
@@ -54,6 +57,12 @@ class Bridge:
         self._client: aiomqtt.Client | None = None
         self._malos: MalosLink | None = None
         self._driver_alive = False
+        self._pulses: dict[int, tuple[asyncio.TimerHandle, Action]] = {}
+        self._found_configs: set[str] = set()
+        ha = config.homeassistant
+        self._discovery = ha.discovery
+        self._ha_status_topic = f"{ha.prefix}/status"
+        self._own_configs = discovery.own_configs_filter(config)
 
     @property
     def available(self) -> bool:
@@ -76,6 +85,7 @@ class Bridge:
                     tasks.create_task(self._follow_errors(malos), name="malos-errors")
                     tasks.create_task(self._mqtt_sessions(), name="mqtt")
             finally:
+                self._finish_pulses()
                 self._malos = None
 
     # -- MALOS side ---------------------------------------------------------------------------
@@ -177,23 +187,49 @@ class Bridge:
                 async with self._mqtt_client() as client:
                     logger.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
                     delays = reconnect_delays()
-                    await client.subscribe(self.topics.command_filter, qos=mqtt.qos)
-                    self._client = client
-                    try:
-                        await self._publish_snapshot()
-                        async for message in client.messages:
-                            await self._on_message(message)
-                    except asyncio.CancelledError:
-                        await self._say_goodbye(client)
-                        raise
-                    finally:
-                        self._client = None
+                    await self._serve_session(client)
             except aiomqtt.MqttError as exc:
                 delay = next(delays)
                 logger.warning(
                     "MQTT broker %s:%d: %s; retrying in %.1f s", mqtt.host, mqtt.port, exc, delay
                 )
                 await asyncio.sleep(delay)
+
+    async def _serve_session(self, client: aiomqtt.Client) -> None:
+        """One connection: subscribe, re-publish what the broker may have lost, then serve."""
+        await client.subscribe(self.topics.command_filter, qos=self.config.mqtt.qos)
+        cleanup = None
+        if self._discovery:
+            await client.subscribe(self._ha_status_topic, qos=1)
+            # This node's retained configs arrive right after the SUBACK; the ones no pin
+            # owns any more are cleared once they had time to arrive.
+            self._found_configs.clear()
+            await client.subscribe(self._own_configs, qos=1)
+            cleanup = asyncio.create_task(self._clear_stale_discovery(client), name="ha-cleanup")
+        self._client = client
+        try:
+            await self._publish_discovery()
+            await self._publish_snapshot()
+            async for message in client.messages:
+                await self._on_message(message)
+        except asyncio.CancelledError:
+            await self._say_goodbye(client)
+            raise
+        finally:
+            self._client = None
+            if cleanup is not None:
+                cleanup.cancel()
+                await asyncio.gather(cleanup, return_exceptions=True)
+
+    async def _clear_stale_discovery(self, client: aiomqtt.Client) -> None:
+        try:
+            await asyncio.sleep(DISCOVERY_SETTLE)
+            await client.unsubscribe(self._own_configs)
+            for topic in discovery.stale_topics(self.config, self._found_configs):
+                logger.info("removing stale Home Assistant entity %s", topic)
+                await client.publish(topic, b"", qos=1, retain=True)
+        except aiomqtt.MqttError as exc:
+            logger.debug("stale discovery cleanup interrupted: %s", exc)
 
     async def _say_goodbye(self, client: aiomqtt.Client) -> None:
         """On a clean stop, say `offline` ourselves: the broker sends the will only on a crash."""
@@ -202,6 +238,10 @@ class Bridge:
                 await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError) as exc:
             logger.debug("could not publish offline: %s", exc)
+
+    async def _publish_discovery(self) -> None:
+        for announcement in discovery.announcements(self.config):
+            await self._publish(announcement.topic, announcement.payload, qos=1, retain=True)
 
     async def _publish_snapshot(self) -> None:
         """After (re)connecting: availability and every known pin state, the broker may have
@@ -248,8 +288,19 @@ class Bridge:
             raise asyncio.CancelledError
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
-        topic = message.topic.value
+        topic = message.topic
         payload = message.payload if isinstance(message.payload, bytes) else b""
+        if topic.matches(self.topics.command_filter):
+            await self._on_command(topic.value, payload)
+        elif topic.value == self._ha_status_topic:
+            if payload.strip() == b"online":
+                logger.info("Home Assistant (re)started: announcing every entity again")
+                await self._publish_discovery()
+                await self._publish_snapshot()
+        elif topic.matches(self._own_configs) and message.retain and payload:
+            self._found_configs.add(topic.value)
+
+    async def _on_command(self, topic: str, payload: bytes) -> None:
         segment = self.topics.pin_segment(topic) or ""
         pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
         if pin is None or pin >= PIN_COUNT:
@@ -267,16 +318,57 @@ class Bridge:
         if isinstance(command, Refusal):
             await self._refuse(f"pin {pin}: {command.reason}", pin)
             return
-        write = self.pins.command(state, command.action, time.monotonic())
-        if write is None:
+        if command.action is Action.NOTHING:
             return
-        self._send([write])
-        if not self._driver_alive:
-            level = "on" if state.payload(write.value) == spec.payload_on else "off"
+        write = self._apply(state, command)
+        if write is not None and not self._driver_alive:
+            wanted = "on" if state.is_on(write.value) else "off"
             await self._publish_error(
-                f"MALOS driver is not sending updates; pin {pin} will be {level} when it is back",
+                f"MALOS driver is not sending updates; pin {pin} will be {wanted} when it is back",
                 pin=pin,
             )
+
+    def _apply(self, state: PinState, command: Command) -> PinWrite | None:
+        """Send a command to the driver; schedule the end of a pulse."""
+        pin = state.spec.pin
+        self._cancel_pulse(pin)  # a new command replaces a pulse in progress
+        write = self.pins.command(state, command.action, time.monotonic())
+        if write is None:
+            return None
+        self._send([write])
+        turned_on = state.is_on(write.value)
+        duration_ms = command.duration_ms
+        if duration_ms is None and turned_on:
+            duration_ms = state.spec.pulse_ms
+        if duration_ms is not None:
+            back = Action.OFF if turned_on else Action.ON
+            timer = asyncio.get_running_loop().call_later(
+                duration_ms / 1000, self._end_pulse, state, back
+            )
+            self._pulses[pin] = (timer, back)
+        return write
+
+    def _end_pulse(self, state: PinState, back: Action) -> None:
+        self._pulses.pop(state.spec.pin, None)
+        write = self.pins.command(state, back, time.monotonic())
+        if write is not None:
+            self._send([write])
+
+    def _cancel_pulse(self, pin: int) -> Action | None:
+        pending = self._pulses.pop(pin, None)
+        if pending is None:
+            return None
+        timer, back = pending
+        timer.cancel()
+        return back
+
+    def _finish_pulses(self) -> None:
+        """On the way out, end every pulse now rather than leave a relay closed."""
+        for pin in list(self._pulses):
+            back = self._cancel_pulse(pin)
+            state = self.pins.get(pin)
+            if back is not None and state is not None:
+                self._end_pulse(state, back)
 
     async def _refuse(self, reason: str, pin: int | None) -> None:
         logger.warning("refused command: %s", reason)

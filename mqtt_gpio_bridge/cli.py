@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config and show its topics")
     check.add_argument("--config", required=True, help="YAML config file")
 
+    announce = commands.add_parser(
+        "discovery", help="print the Home Assistant discovery messages a config publishes"
+    )
+    announce.add_argument("--config", required=True, help="YAML config file")
+
     simulate = commands.add_parser(
         "simulate", help="a simulated MALOS GPIO driver; drive its inputs from stdin"
     )
@@ -49,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--config", default=None, help="config (default: config.example.yaml)")
     demo.add_argument("--mqtt-port", type=int, default=1883, help="broker port (1883)")
-    for sub in (run, check, simulate, demo):
+    for sub in (run, check, announce, simulate, demo):
         sub.add_argument(
             "--log-level",
             default=argparse.SUPPRESS,
@@ -73,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.config)
         if args.command == "check-config":
             return _check_config(args.config)
+        if args.command == "discovery":
+            return _discovery(args.config)
         if args.command == "simulate":
             return _simulate(args.host, args.base_port)
         if args.command == "demo":
@@ -105,6 +112,27 @@ def _check_config(config_path: str) -> int:
     print(f"{config_path}: valid")
     for line in summarize(config):
         print(f"  {line}")
+    return 0
+
+
+def _discovery(config_path: str) -> int:
+    import json
+
+    from .config import load_config
+    from .discovery import announcements, own_configs_filter
+
+    config = load_config(config_path)
+    if not config.homeassistant.discovery:
+        print("homeassistant.discovery is false: nothing is published, nothing is cleared")
+        return 0
+    for announcement in announcements(config):
+        print(f"{announcement.topic} (retained)")
+        print(json.dumps(json.loads(announcement.payload), indent=2))
+        print()
+    print(
+        f"At start, retained configs under {own_configs_filter(config)} that no configured pin "
+        "owns (gpio<pin> switches and binary sensors) are cleared with an empty retained payload."
+    )
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Accepted, case-insensitive and trimmed: the pin's own `payload_on`/`payload_off`, `ON`/`OFF`,
 `1`/`0`, `true`/`false`, `high`/`low`, `TOGGLE`, the JSON forms `true`/`false`, `1`/`0`,
-`"ON"` and `{"state": "ON"}`. An empty payload is a no-op (Node-RED sends `null` as an empty
-payload). Everything else is refused with a reason meant for the user.
+`"ON"` and `{"state": "ON"}`, and the pulse `{"state": "ON", "duration_ms": 500}`. An empty
+payload is a no-op (Node-RED sends `null` as an empty payload). Everything else is refused
+with a reason meant for the user.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from enum import Enum
 
 MAX_PAYLOAD_BYTES = 256
 """Longer payloads are refused before any decoding."""
+
+MIN_PULSE_MS = 1
+MAX_PULSE_MS = 3_600_000
+"""Pulses are bounded: one millisecond to one hour."""
 
 _ON_WORDS = frozenset({"on", "1", "true", "high"})
 _OFF_WORDS = frozenset({"off", "0", "false", "low"})
@@ -30,9 +35,15 @@ class Action(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A valid command."""
+    """A valid command.
+
+    Attributes:
+        action: what to do.
+        duration_ms: for a pulse, when to undo it (the pin goes back to the opposite level).
+    """
 
     action: Action
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +95,43 @@ def _parse_json(text: str, payload_on: str, payload_off: str) -> Command | Refus
         document = json.loads(text)
     except (ValueError, RecursionError):
         return Refusal(f"payload {_quote(text)} is not valid JSON")
+    duration_ms = None
     if isinstance(document, dict):
-        if set(document) != {"state"}:
-            return Refusal('a JSON command must be an object with one key, "state"')
+        unknown = set(document) - {"state", "duration_ms"}
+        if "state" not in document or unknown:
+            return Refusal('a JSON command is an object with "state" and optionally "duration_ms"')
+        if "duration_ms" in document:
+            duration = _pulse_duration(document["duration_ms"])
+            if isinstance(duration, Refusal):
+                return duration
+            duration_ms = duration
         document = document["state"]
+    action = _json_state(document, payload_on, payload_off)
+    if action is None:
+        return Refusal(f"unknown JSON state {_quote(json.dumps(document))}")
+    return Command(action, duration_ms)
+
+
+def _json_state(document: object, payload_on: str, payload_off: str) -> Action | None:
     if isinstance(document, bool):
-        return Command(Action.ON if document else Action.OFF)
+        return Action.ON if document else Action.OFF
     if isinstance(document, int) and document in (0, 1):
-        return Command(Action.ON if document else Action.OFF)
+        return Action.ON if document else Action.OFF
     if isinstance(document, str):
-        action = _word_action(document.strip(), payload_on, payload_off)
-        if action is not None:
-            return Command(action)
-    return Refusal(f"unknown JSON state {_quote(json.dumps(document))}")
+        return _word_action(document.strip(), payload_on, payload_off)
+    return None
+
+
+def _pulse_duration(value: object) -> int | Refusal:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return Refusal(f"duration_ms must be a whole number of milliseconds, got {value!r}"[:120])
+    if not MIN_PULSE_MS <= value <= MAX_PULSE_MS:
+        return Refusal(
+            f"duration_ms {value} is out of range {MIN_PULSE_MS}..{MAX_PULSE_MS} (one hour)"
+        )
+    return value
 
 
 def _quote(text: str, limit: int = 40) -> str:

@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from .commands import MAX_PULSE_MS, MIN_PULSE_MS
 from .errors import ConfigError
 from .topics import Topics
 
@@ -105,8 +106,9 @@ def _text(value: object, info: ValidationInfo) -> object:
     raise _problem("string_type", f"must be a string, got {_describe(value)}")
 
 
-def _not_empty(value: str) -> str:
-    if not value.strip():
+def _not_empty(value: str | None) -> str | None:
+    # None passes: `client_id:` or `name:` left empty in YAML means "not set".
+    if value is not None and not value.strip():
         raise _problem("empty", "must not be empty")
     return value
 
@@ -299,6 +301,8 @@ class PinSpec(BaseModel):
     payload_off: Payload = "OFF"
     device_class: OptionalText = None
     icon: OptionalText = None
+    # Outputs only: a plain "on" command becomes a press of this many milliseconds.
+    pulse_ms: Annotated[StrictInt, _int_range(MIN_PULSE_MS, MAX_PULSE_MS)] | None = None
 
     @property
     def is_output(self) -> bool:
@@ -314,6 +318,14 @@ class PinSpec(BaseModel):
                     ("initial",),
                     f"only outputs have an initial state; pin {self.pin} is an input",
                     self.initial,
+                )
+            )
+        if self.pulse_ms is not None and not self.is_output:
+            problems.append(
+                (
+                    ("pulse_ms",),
+                    f"only outputs can be pulsed; pin {self.pin} is an input",
+                    self.pulse_ms,
                 )
             )
         # Commands are matched case-insensitively, so these must stay distinguishable.
@@ -599,6 +611,8 @@ def summarize(config: BridgeConfig) -> list[str]:
             notes.append("inverted")
         if spec.initial is not None:
             notes.append(f"initial {spec.initial}")
+        if spec.pulse_ms is not None:
+            notes.append(f"on = {spec.pulse_ms} ms pulse")
         if notes:
             line += f" ({', '.join(notes)})"
         lines.append(line)

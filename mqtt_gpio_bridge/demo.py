@@ -16,6 +16,7 @@ from .simulator import CONSOLE_HELP, SimulatedDriver, console_command
 logger = logging.getLogger(__name__)
 
 EXAMPLE_CONFIG = "config.example.yaml"
+BROKER_STOP_TIMEOUT = 3
 
 
 def _find_example() -> Path:
@@ -80,7 +81,14 @@ async def _run(config: BridgeConfig, driver: SimulatedDriver) -> None:
         threading.Thread(target=_console, args=(driver,), name="console", daemon=True).start()
         await serve(config)
     finally:
-        await broker.shutdown()
+        try:
+            # amqtt 0.12 can wait forever for clients that are still connected.
+            async with asyncio.timeout(BROKER_STOP_TIMEOUT):
+                await broker.shutdown()
+        except TimeoutError:
+            logger.info(
+                "embedded broker did not stop within %d s; leaving anyway", BROKER_STOP_TIMEOUT
+            )
 
 
 def _console(driver: SimulatedDriver) -> None:

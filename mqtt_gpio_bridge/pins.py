@@ -38,10 +38,13 @@ class PinState:
     def is_output(self) -> bool:
         return self.spec.is_output
 
+    def is_on(self, level: int) -> bool:
+        """Whether a board level is this pin's logical "on" (after `inverted`)."""
+        return bool(level) != self.spec.inverted
+
     def payload(self, level: int) -> str:
         """The state payload for a board level, after `inverted`."""
-        on = bool(level) != self.spec.inverted
-        return self.spec.payload_on if on else self.spec.payload_off
+        return self.spec.payload_on if self.is_on(level) else self.spec.payload_off
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,19 @@ def test_accepted_payloads(payload: bytes, action: Action) -> None:
     assert parse_command(payload) == Command(action)
 
 
+@pytest.mark.parametrize(
+    ("payload", "command"),
+    [
+        (b'{"state": "ON", "duration_ms": 500}', Command(Action.ON, 500)),
+        (b'{"state": "off", "duration_ms": 1}', Command(Action.OFF, 1)),
+        (b'{"state": "ON", "duration_ms": 3600000}', Command(Action.ON, 3_600_000)),
+        (b'{"state": "ON", "duration_ms": 250.0}', Command(Action.ON, 250)),
+    ],
+)
+def test_pulse_commands(payload: bytes, command: Command) -> None:
+    assert parse_command(payload) == command
+
+
 def test_the_pins_own_payloads_are_accepted_case_insensitively() -> None:
     assert parse_command(b"open", "OPEN", "CLOSED") == Command(Action.ON)
     assert parse_command(b"Closed", "OPEN", "CLOSED") == Command(Action.OFF)
@@ -57,7 +70,11 @@ def test_the_pins_own_payloads_are_accepted_case_insensitively() -> None:
         (b"2", "unknown payload '2'"),
         (b"\xff\xfe", "not UTF-8"),
         (b"{not json", "not valid JSON"),
-        (b'{"state": "ON", "extra": 1}', 'one key, "state"'),
+        (b'{"state": "ON", "extra": 1}', 'an object with "state"'),
+        (b'{"duration_ms": 500}', 'an object with "state"'),
+        (b'{"state": "ON", "duration_ms": 0}', "out of range 1..3600000"),
+        (b'{"state": "ON", "duration_ms": "5"}', "whole number of milliseconds"),
+        (b'{"state": "ON", "duration_ms": 1e400}', "whole number of milliseconds"),
         (b'{"state": "BLINK"}', "unknown JSON state"),
         (b'{"state": 2}', "unknown JSON state"),
         (b"[1]" * 10, "unknown payload"),

@@ -710,3 +710,14 @@ def test_summarize_with_discovery_off(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "homeassistant: {discovery: false}\n" + MINIMAL))
 
     assert summarize(config)[-1] == "home assistant discovery off"
+
+
+def test_keys_left_empty_in_yaml_mean_not_set(tmp_path: Path) -> None:
+    path = tmp_path / "empty-values.yaml"
+    path.write_text(
+        "mqtt:\n  client_id:\n  username:\npins:\n  - pin: 0\n    mode: output\n    name:\n"
+    )
+    config = load_config(path)
+    assert config.mqtt.client_id is None
+    assert config.pins[0].name is None
+    assert config.client_id.startswith("mqtt-gpio-bridge-")
