@@ -145,12 +145,12 @@ class Bridge:
     async def _follow_connection(self, malos: MalosLink) -> None:
         while True:
             connected = await malos.next_connection_event()
-            if self._driver_alive:
-                # A closed or re-opened connection means a new driver process: its shadow
-                # registers are zero, so every pin must be configured again.
-                logger.warning(
-                    "MALOS connection %s: driver restarting", "re-opened" if connected else "closed"
-                )
+            if not connected and self._driver_alive:
+                # A closed connection means the driver process ended; the next one starts
+                # with zeroed shadow registers, so every pin must be configured again. (The
+                # re-connection itself says nothing new, and its event may even arrive after
+                # the new driver's first update.)
+                logger.warning("MALOS closed the connection: driver stopped or restarting")
                 await self._set_driver_alive(False)
 
     async def _follow_errors(self, malos: MalosLink) -> None:

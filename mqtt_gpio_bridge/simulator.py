@@ -230,10 +230,14 @@ class SimulatedDriver:
             config: PinConfig | None = decode_pin_config(frame)
         except CodecError:
             config = None
+        self._apply_config(config, errors_out)
+        # Recorded once applied, so that a test seeing it also sees its effect on the board.
         with self._configs_lock:
             self._configs.append(config)
         if self._on_config is not None:
             self._on_config(config)
+
+    def _apply_config(self, config: PinConfig | None, errors_out: zmq.Socket[bytes]) -> None:
         if config is None:
             errors_out.send_string(ERROR_UNPARSABLE)
             return

@@ -84,6 +84,7 @@ def test_configs_sent_to_the_driver_set_modes_and_carry_timing(
     probe: MqttProbe,
 ) -> None:
     start(start_bridge, broker, malos_port, probe)
+    wait_until(lambda: len(simulator.configs) >= len(PINS), what="every pin configured")
     configs = [c for c in simulator.configs if c is not None]
     assert len(configs) == len(simulator.configs), "an undecodable config was sent"
     assert {c.pin for c in configs} == {0, 3, 5, 7}

@@ -80,10 +80,13 @@ def test_malos_restart_is_noticed_and_every_pin_is_configured_again(
     # the bridge must rewrite them itself.
     with SimulatedDriver("127.0.0.1", malos_port, board) as restarted:
         probe.wait_for(f"{base}/status", "online")
+        wait_until(lambda: len(restarted.configs) == 3, what="three pin configs")
         received = {c.pin: (c.mode, c.value) for c in restarted.configs if c is not None}
         assert received == {0: (PinMode.OUTPUT, 1), 2: (PinMode.OUTPUT, 1), 6: (PinMode.INPUT, 0)}
         assert board.levels() & 0b101 == 0b101
         assert board.direction == 0b101
+    statuses = [m.text for m in probe.on(f"{base}/status")]
+    assert statuses[statuses.index("online") :] == ["online", "offline", "online"]  # no flap
 
 
 def test_commands_while_malos_is_away_are_kept_and_applied_when_it_is_back(
