@@ -544,3 +544,31 @@ def test_console_script_help_lists_every_command() -> None:
     assert result.returncode == 0
     for command in ("run", "check-config", "simulate", "demo"):
         assert f"    {command} " in result.stdout, f"{command} missing from:\n{result.stdout}"
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+def test_discovery_prints_the_exact_topics_and_payloads(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 1883, 20049)
+    result = run_cli("discovery", "--config", str(config.path))
+
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(config.path.read_text())
+    node, prefix = document["homeassistant"]["node_id"], document["homeassistant"]["prefix"]
+    assert f"{prefix}/switch/{node}/gpio0/config (retained)" in result.stdout
+    assert f"{prefix}/binary_sensor/{node}/gpio3/config (retained)" in result.stdout
+    assert f'"unique_id": "{node}_gpio0"' in result.stdout
+    assert f'"command_topic": "{config.base}/gpio/0/set"' in result.stdout
+
+
+def test_discovery_off_says_nothing_is_published(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 1883, 20049)
+    document = yaml.safe_load(config.path.read_text())
+    document["homeassistant"]["discovery"] = False
+    config.path.write_text(yaml.safe_dump(document))
+    result = run_cli("discovery", "--config", str(config.path))
+
+    assert result.returncode == 0
+    assert "nothing is published" in result.stdout
+    assert "/config" not in result.stdout

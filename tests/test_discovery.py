@@ -240,3 +240,31 @@ def test_two_boards_on_one_broker_do_not_interfere(
             for c in (one, two)
         }
         assert devices == {one.homeassistant.node_id, two.homeassistant.node_id}
+
+
+def test_discovery_off_publishes_nothing_and_clears_nothing(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    config = bridge_config(
+        broker, malos_port, [{"pin": 0, "mode": "output"}], homeassistant={"discovery": False}
+    )
+    prefix, node = config.homeassistant.prefix, config.homeassistant.node_id
+    leftover = f"{prefix}/switch/{node}/gpio9/config"
+    probe.publish(leftover, '{"name": "left from an earlier run"}', retain=True)
+    probe.subscribe(f"{prefix}/#")
+    probe.wait_for(leftover)
+    start_bridge(config)
+    probe.subscribe(f"{config.mqtt.base_topic}/#")
+    probe.wait_for(f"{config.mqtt.base_topic}/status", "online")
+    probe.publish(f"{prefix}/status", "online")  # an HA birth is not answered either
+    probe.publish(f"{config.mqtt.base_topic}/gpio/0/set", "ON")  # a marker after the birth
+    probe.wait_for(f"{config.mqtt.base_topic}/gpio/0/state", "ON")
+    assert [m.topic for m in probe.messages if m.topic.startswith(prefix)] == [
+        leftover,
+        f"{prefix}/status",
+    ]
+    probe.publish(leftover, "", retain=True)
