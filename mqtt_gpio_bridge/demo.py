@@ -49,12 +49,16 @@ def _instructions(config: BridgeConfig) -> str:
     ]
     if outputs:
         pin = outputs[0].pin
+        # -q 1: the embedded broker (amqtt 0.12) drops a QoS 0 message whose sender
+        # disconnects at once, as mosquitto_pub does; Mosquitto itself does not.
+        publish = f"mosquitto_pub {where} -q 1 -t {base}/gpio/{pin}/set -m"
         lines += [
             "drive an output pin:",
-            f"  mosquitto_pub {where} -t {base}/gpio/{pin}/set -m ON",
-            f"  mosquitto_pub {where} -t {base}/gpio/{pin}/set -m TOGGLE",
+            f"  {publish} ON",
+            f"  {publish} TOGGLE",
+            f"  {publish} '{{\"state\": \"ON\", \"duration_ms\": 1000}}'",
             "see a refused command on the error topic:",
-            f"  mosquitto_pub {where} -t {base}/gpio/{pin}/set -m maybe",
+            f"  {publish} maybe",
         ]
     if inputs:
         lines += [f"press a button on input pin {inputs[0].pin}: type '{inputs[0].pin} on' here."]

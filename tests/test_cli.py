@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -500,7 +501,8 @@ def test_demo_runs_broker_simulator_and_bridge_together(
     probe.subscribe("matrix/#")
     probe.wait_for("matrix/status", "online")
 
-    probe.publish("matrix/gpio/0/set", "ON")
+    # The exact line the demo printed, as a user pastes it.
+    subprocess.run(shlex.split(line.strip()), check=True, timeout=WAIT)
     probe.wait_for("matrix/gpio/0/state", "ON")
 
     demo.type("3 on")
