@@ -8,6 +8,7 @@ import logging
 import random
 import re
 import signal
+import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,8 +18,8 @@ import aiomqtt
 from . import discovery
 from .codec import PIN_COUNT, decode_levels, encode_pin_config
 from .commands import Action, Command, Refusal, parse_command
-from .config import BridgeConfig
-from .errors import CodecError
+from .config import BridgeConfig, TlsConfig
+from .errors import CodecError, ConfigError
 from .malos import MalosLink
 from .pins import PinState, PinTable, PinWrite
 from .topics import Topics
@@ -27,17 +28,48 @@ logger = logging.getLogger(__name__)
 
 ONLINE = "online"
 OFFLINE = "offline"
+REPORTS_PER_SECOND = 20
+"""Refusals and errors published per second at most; the rest are counted, then mentioned."""
 DISCOVERY_SETTLE = 1.0
 """Seconds to collect this node's retained discovery configs before clearing stale ones."""
 _PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
+# CONNACK codes for bad credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
+_REFUSED_CREDENTIALS = frozenset({4, 5, 134, 135})
 
 
 def reconnect_delays(first: float = 0.5, cap: float = 30.0) -> Iterator[float]:
-    """Jittered exponential backoff ("full jitter"): random delays up to first * 2**n, capped."""
+    """Jittered exponential backoff: random delays between half and all of first * 2**n, capped.
+
+    The jitter keeps many bridges from reconnecting in step after a broker restart.
+    """
     ceiling = first
     while True:
-        yield random.uniform(first / 2, ceiling)
+        yield random.uniform(ceiling / 2, ceiling)
         ceiling = min(cap, ceiling * 2)
+
+
+def tls_context(tls: TlsConfig) -> ssl.SSLContext:
+    """An SSL context for the broker: verified certificate, host name checked unless insecure."""
+    context = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.certfile is not None:
+        context.load_cert_chain(tls.certfile, tls.keyfile)
+    context.check_hostname = not tls.insecure
+    return context
+
+
+def _describe_mqtt_problem(exc: Exception) -> str:
+    if isinstance(exc, ConfigError):
+        return "; ".join(exc.problems)
+    if (
+        isinstance(exc, aiomqtt.MqttCodeError)
+        and getattr(exc.rc, "value", exc.rc) in _REFUSED_CREDENTIALS
+    ):
+        return "the broker refused the credentials (check mqtt.username and the password)"
+    if isinstance(exc, aiomqtt.MqttError) and isinstance(exc.__cause__, ssl.SSLError):
+        exc = exc.__cause__
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    return str(exc)
 
 
 class Bridge:
@@ -58,6 +90,10 @@ class Bridge:
         self._malos: MalosLink | None = None
         self._driver_alive = False
         self._pulses: dict[int, tuple[asyncio.TimerHandle, Action]] = {}
+        self._unsent: set[int] = set()
+        self._report_window = 0.0
+        self._reports = 0
+        self._suppressed = 0
         self._found_configs: set[str] = set()
         ha = config.homeassistant
         self._discovery = ha.discovery
@@ -91,7 +127,13 @@ class Bridge:
     # -- MALOS side ---------------------------------------------------------------------------
 
     def _send(self, writes: list[PinWrite]) -> None:
-        assert self._malos is not None
+        """Queue pin configs for the driver; what ZeroMQ cannot take now is retried later.
+
+        While the driver sends no updates nothing is sent at all: the wanted levels are kept
+        and every pin is configured again when it is back (last write wins).
+        """
+        if self._malos is None or not self._driver_alive:
+            return
         malos_config = self.config.malos
         for write in writes:
             frame = encode_pin_config(
@@ -101,10 +143,16 @@ class Bridge:
                 update_interval=malos_config.update_interval,
                 ping_timeout=malos_config.ping_timeout,
             )
-            if not self._malos.send_config(frame):
-                logger.warning("MALOS config queue full: pin %d not sent", write.pin)
-            else:
+            if self._malos.send_config(frame):
+                self._unsent.discard(write.pin)
                 logger.debug("pin %d -> %s %d", write.pin, write.mode.name, write.value)
+            elif write.pin not in self._unsent:
+                self._unsent.add(write.pin)
+                logger.warning("MALOS is not taking configs fast enough; pin %d held", write.pin)
+
+    def _resend_held(self) -> None:
+        if self._unsent:
+            self._send([self.pins.rewrite(pin) for pin in sorted(self._unsent)])
 
     async def _keep_alive(self, malos: MalosLink) -> None:
         while True:
@@ -133,12 +181,16 @@ class Bridge:
             now = time.monotonic()
             if not self._driver_alive:
                 # The driver is (back) up, maybe with zeroed registers: configure every pin.
+                self._driver_alive = True
+                self._unsent.clear()
                 self._send(self.pins.writes(levels, now))
                 self.pins.forget_published()
                 logger.info(
                     "MALOS driver is sending updates; %d pins configured", len(self.config.pins)
                 )
                 await self._set_driver_alive(True)
+            else:
+                self._resend_held()
             for state in self.pins.update(levels, now):
                 await self._publish_state(state)
 
@@ -172,27 +224,40 @@ class Bridge:
             mqtt.host,
             mqtt.port,
             username=mqtt.username,
-            password=mqtt.password.get_secret_value() if mqtt.password is not None else None,
+            password=mqtt.secret(),
             identifier=self.config.client_id,
             will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
             keepalive=mqtt.keepalive,
             clean_session=True,
+            tls_context=tls_context(mqtt.tls) if mqtt.tls is not None else None,
+            tls_insecure=mqtt.tls.insecure if mqtt.tls is not None else None,
         )
 
     async def _mqtt_sessions(self) -> None:
         mqtt = self.config.mqtt
-        delays = reconnect_delays()
+        delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
+        last_problem = ""
         while True:
             try:
                 async with self._mqtt_client() as client:
                     logger.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
-                    delays = reconnect_delays()
+                    delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
+                    last_problem = ""
                     await self._serve_session(client)
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, ConfigError, ssl.SSLError) as exc:
+                problem = _describe_mqtt_problem(exc)
                 delay = next(delays)
-                logger.warning(
-                    "MQTT broker %s:%d: %s; retrying in %.1f s", mqtt.host, mqtt.port, exc, delay
+                # One clear line per new problem; the same one again only at debug level.
+                level = logging.DEBUG if problem == last_problem else logging.WARNING
+                logger.log(
+                    level,
+                    "MQTT broker %s:%d: %s; retrying in %.1f s",
+                    mqtt.host,
+                    mqtt.port,
+                    problem,
+                    delay,
                 )
+                last_problem = problem
                 await asyncio.sleep(delay)
 
     async def _serve_session(self, client: aiomqtt.Client) -> None:
@@ -264,6 +329,17 @@ class Bridge:
     async def _publish_error(
         self, text: str, *, source: str = "bridge", pin: int | None = None
     ) -> None:
+        """Report on `<base>/gpio/status` (and the caller logs); floods are thinned out."""
+        now = time.monotonic()
+        if now - self._report_window >= 1.0:
+            self._report_window, self._reports = now, 0
+        self._reports += 1
+        if self._reports > REPORTS_PER_SECOND:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            text = f"{text} ({self._suppressed} earlier reports suppressed: too many per second)"
+            self._suppressed = 0
         document = {
             "source": source,
             "error": text,

@@ -42,6 +42,7 @@ __all__ = [
     "MalosConfig",
     "MqttConfig",
     "PinSpec",
+    "TlsConfig",
     "default_node_id",
     "load_config",
     "parse_config",
@@ -198,6 +199,46 @@ Seconds = Annotated[float, Field(strict=True), _seconds()]
 # --- models --------------------------------------------------------------------------------
 
 
+def _readable_file(value: str | None) -> str | None:
+    if value is not None and not os.access(value, os.R_OK):
+        reason = "does not exist" if not os.path.exists(value) else "is not readable"
+        raise _problem("file", f"{value} {reason}")
+    return value
+
+
+ReadableFile = Annotated[str | None, BeforeValidator(_text), AfterValidator(_readable_file)]
+
+
+def _tls_switch(value: object) -> object:
+    # `tls: true` is TLS with the system's CAs; `tls: false` (or nothing) is plain TCP.
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class TlsConfig(BaseModel):
+    """TLS to the broker (`tls: true` or `tls: {}` for the system's CAs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ca_file: ReadableFile = None
+    certfile: ReadableFile = None
+    keyfile: ReadableFile = None
+    # Only an explicit flag turns the host name check off; the certificate is still verified.
+    insecure: StrictBool = False
+
+    @model_validator(mode="after")
+    def _check_pair(self) -> Self:
+        if self.keyfile is not None and self.certfile is None:
+            _raise_problems(
+                type(self).__name__,
+                [(("certfile",), "a client key needs its certificate (certfile)", None)],
+            )
+        return self
+
+
 class MqttConfig(BaseModel):
     """Connection to the MQTT broker and the topic layout."""
 
@@ -208,10 +249,70 @@ class MqttConfig(BaseModel):
     username: OptionalText = None
     # SecretStr keeps the password out of every repr and log line.
     password: Annotated[SecretStr | None, BeforeValidator(_text)] = None
+    # Docker secrets and systemd credentials hand the password over as a file; containers and
+    # CI often as an environment variable. At most one of the three sources may be set.
+    password_file: OptionalText = None
+    password_env: OptionalText = None
     client_id: Annotated[str | None, BeforeValidator(_text), AfterValidator(_not_empty)] = None
     base_topic: TopicPrefix = "matrix"
     qos: Annotated[StrictInt, _int_range(0, 2)] = 1
     keepalive: Annotated[StrictInt, _int_range(5, 3600)] = 60
+    tls: Annotated[TlsConfig | None, BeforeValidator(_tls_switch)] = None
+    reconnect_min: Seconds = 0.5
+    reconnect_max: Annotated[float, Field(strict=True), _seconds(maximum=3600)] = 30.0
+
+    def secret(self) -> str | None:
+        """The password, from whichever source is configured (read afresh each call).
+
+        Raises:
+            ConfigError: the password file or variable went away since validation.
+        """
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            try:
+                with open(self.password_file, encoding="utf-8") as file:
+                    # Secret files often end with a newline that is not part of the password.
+                    return file.read().rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError([f"mqtt.password_file: cannot read: {exc}"]) from None
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError([f"mqtt.password_env: {self.password_env} is not set"])
+            return value
+        return None
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> Self:
+        problems: list[tuple[Loc, str, object]] = []
+        sources = [
+            name
+            for name in ("password", "password_file", "password_env")
+            if getattr(self, name) is not None
+        ]
+        if len(sources) > 1:
+            problems.append(
+                ((sources[1],), f"set only one of {', '.join(sources)}", getattr(self, sources[1]))
+            )
+        elif sources and self.username is None:
+            problems.append(((sources[0],), "a password needs mqtt.username", None))
+        else:
+            try:
+                self.secret()
+            except ConfigError as exc:
+                key, _, message = exc.problems[0].partition(": ")
+                problems.append(((key.removeprefix("mqtt."),), message, None))
+        if self.reconnect_min > self.reconnect_max:
+            problems.append(
+                (
+                    ("reconnect_min",),
+                    f"must not exceed mqtt.reconnect_max ({self.reconnect_max:g} s)",
+                    self.reconnect_min,
+                )
+            )
+        _raise_problems(type(self).__name__, problems)
+        return self
 
 
 class MalosConfig(BaseModel):
@@ -592,6 +693,8 @@ def summarize(config: BridgeConfig) -> list[str]:
     """
     mqtt, malos, ha = config.mqtt, config.malos, config.homeassistant
     user = f" (user {mqtt.username})" if mqtt.username is not None else ""
+    if mqtt.tls is not None:
+        user += ", TLS" + (" without host name check" if mqtt.tls.insecure else "")
     lines = [
         f"mqtt {mqtt.host}:{mqtt.port} as {config.client_id}{user}, "
         f"base topic {mqtt.base_topic}, qos {mqtt.qos}",

@@ -56,7 +56,7 @@ def _instructions(config: BridgeConfig) -> str:
             "drive an output pin:",
             f"  {publish} ON",
             f"  {publish} TOGGLE",
-            f"  {publish} '{{\"state\": \"ON\", \"duration_ms\": 1000}}'",
+            f'  {publish} \'{{"state": "ON", "duration_ms": 1000}}\'',
             "see a refused command on the error topic:",
             f"  {publish} maybe",
         ]

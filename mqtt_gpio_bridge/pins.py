@@ -107,6 +107,14 @@ class PinTable:
         self._settled = False
         return result
 
+    def rewrite(self, pin: int) -> PinWrite:
+        """The config that puts a configured pin where it is wanted now."""
+        state = self._pins[pin]
+        if not state.is_output:
+            return PinWrite(pin, PinMode.INPUT)
+        assert state.wanted is not None, "outputs get a wanted level at the first update"
+        return PinWrite(pin, PinMode.OUTPUT, state.wanted)
+
     def command(self, state: PinState, action: Action, now: float) -> PinWrite | None:
         """Apply a user command to an output pin; return the write to send, if any."""
         if action is Action.NOTHING:
