@@ -721,3 +721,31 @@ def test_keys_left_empty_in_yaml_mean_not_set(tmp_path: Path) -> None:
     assert config.mqtt.client_id is None
     assert config.pins[0].name is None
     assert config.client_id.startswith("mqtt-gpio-bridge-")
+
+
+def test_tls_switch_and_section() -> None:
+    base = {"pins": [{"pin": 0, "mode": "output"}]}
+    assert parse_config(base | {"mqtt": {"tls": False}}).mqtt.tls is None
+    assert parse_config(base | {"mqtt": {"tls": None}}).mqtt.tls is None
+    tls = parse_config(base | {"mqtt": {"tls": True}}).mqtt.tls
+    assert tls is not None
+    assert (tls.ca_file, tls.insecure) == (None, False)
+
+
+def test_password_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("s3cret\n")
+    base = {"pins": [{"pin": 0, "mode": "output"}]}
+    from_file = parse_config(base | {"mqtt": {"username": "u", "password_file": str(secret)}})
+    assert from_file.mqtt.secret() == "s3cret"
+    monkeypatch.setenv("BRIDGE_TEST_PASSWORD", "from-env")
+    from_env = parse_config(
+        base | {"mqtt": {"username": "u", "password_env": "BRIDGE_TEST_PASSWORD"}}
+    )
+    assert from_env.mqtt.secret() == "from-env"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(base | {"mqtt": {"username": "u", "password": "x", "password_env": "Y"}})
+    assert caught.value.problems == ["mqtt.password_env: set only one of password, password_env"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(base | {"mqtt": {"reconnect_min": 10.0, "reconnect_max": 5.0}})
+    assert caught.value.problems == ["mqtt.reconnect_min: must not exceed mqtt.reconnect_max (5 s)"]

@@ -1,0 +1,98 @@
+"""Floods: thousands of commands neither lose the last one, nor starve other pins."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from mqtt_gpio_bridge.bridge import REPORTS_PER_SECOND
+from mqtt_gpio_bridge.simulator import SimulatedDriver
+
+from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
+
+OUTPUTS = list(range(15))
+INPUT = 15
+PINS = [{"pin": pin, "mode": "output", "initial": "off"} for pin in OUTPUTS] + [
+    {"pin": INPUT, "mode": "input"}
+]
+
+
+def test_a_flood_of_commands_ends_in_the_last_command_per_pin_and_inputs_still_report(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    config = bridge_config(broker, malos_port, PINS)
+    base = config.mqtt.base_topic
+    watcher = probe_factory()
+    watcher.subscribe(f"{base}/#")
+    start_bridge(config)
+    watcher.wait_for(f"{base}/gpio/{INPUT}/state", "OFF")
+
+    flooder = probe_factory()
+    rng = random.Random(7)
+    last: dict[int, str] = {}
+    done = threading.Event()
+
+    def flood() -> None:
+        for index in range(6000):
+            pin = rng.choice(OUTPUTS)
+            last[pin] = rng.choice(["ON", "OFF"])
+            # QoS 0 is as fast as a script can push; the last one per pin goes with QoS 1.
+            flooder.client.publish(f"{base}/gpio/{pin}/set", last[pin], qos=0)
+            if index % 500 == 0:
+                time.sleep(0.01)  # let the publisher's socket drain; the flood stays >5,000/s
+        done.set()
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    simulator.set_input(INPUT, 1)  # someone presses a button in the middle of it
+    watcher.wait_for(f"{base}/gpio/{INPUT}/state", "ON")
+    thread.join()
+    for pin, payload in last.items():
+        flooder.publish(f"{base}/gpio/{pin}/set", payload, qos=1)
+    expected = sum(1 << pin for pin, payload in last.items() if payload == "ON") | 1 << INPUT
+    wait_until(lambda: simulator.board.levels() == expected, what="every pin at its last command")
+    for pin, payload in last.items():
+        watcher.wait_for(f"{base}/gpio/{pin}/state", payload)
+
+
+def test_a_flood_of_bad_commands_is_refused_cheaply_and_reports_are_thinned(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    config = bridge_config(broker, malos_port, PINS)
+    base = config.mqtt.base_topic
+    watcher = probe_factory()
+    watcher.subscribe(f"{base}/#")
+    start_bridge(config)
+    watcher.wait_for(f"{base}/gpio/0/state", "OFF")
+    configs_before = len(simulator.configs)
+
+    flooder = probe_factory()
+    started = time.monotonic()
+    for index in range(3000):
+        flooder.client.publish(f"{base}/gpio/0/set", f"nonsense {index}", qos=0)
+    for _ in range(20):
+        flooder.client.publish(f"{base}/gpio/0/set", b"\x00" * 1_000_000, qos=0)
+    flooder.publish(f"{base}/gpio/0/set", "ON", qos=1)  # a good command right behind them
+    watcher.wait_for(f"{base}/gpio/0/state", "ON")
+    elapsed = time.monotonic() - started
+
+    reports = watcher.on(f"{base}/gpio/status")
+    seconds = int(elapsed) + 2
+    assert 0 < len(reports) <= REPORTS_PER_SECOND * seconds
+    assert all(json.loads(m.payload)["source"] == "bridge" for m in reports)
+    assert [(c.pin, c.value) for c in simulator.configs[configs_before:] if c] == [(0, 1)]
+    # The next report after a thinned-out burst says how many were left out.
+    wait_until(lambda: time.monotonic() - started > elapsed + 1.1, what="a new report window")
+    flooder.publish(f"{base}/gpio/0/set", "still nonsense", qos=1)
+    wait_until(lambda: "suppressed" in watcher.on(f"{base}/gpio/status")[-1].text)
