@@ -3,73 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import random
 import re
 import signal
 import ssl
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import aiomqtt
 
 from . import discovery
 from .codec import PIN_COUNT, decode_levels, encode_pin_config
 from .commands import Action, Command, Refusal, parse_command
-from .config import BridgeConfig, TlsConfig
+from .config import BridgeConfig
 from .errors import CodecError, ConfigError
 from .malos import MalosLink
+from .mqtt import describe_problem, mqtt_client, reconnect_delays
 from .pins import PinState, PinTable, PinWrite
+from .reports import ReportThrottle
 from .topics import Topics
 
 logger = logging.getLogger(__name__)
 
 ONLINE = "online"
 OFFLINE = "offline"
-REPORTS_PER_SECOND = 20
-"""Refusals and errors published per second at most; the rest are counted, then mentioned."""
 DISCOVERY_SETTLE = 1.0
 """Seconds to collect this node's retained discovery configs before clearing stale ones."""
 _PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
-# CONNACK codes for bad credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
-_REFUSED_CREDENTIALS = frozenset({4, 5, 134, 135})
-
-
-def reconnect_delays(first: float = 0.5, cap: float = 30.0) -> Iterator[float]:
-    """Jittered exponential backoff: random delays between half and all of first * 2**n, capped.
-
-    The jitter keeps many bridges from reconnecting in step after a broker restart.
-    """
-    ceiling = first
-    while True:
-        yield random.uniform(ceiling / 2, ceiling)
-        ceiling = min(cap, ceiling * 2)
-
-
-def tls_context(tls: TlsConfig) -> ssl.SSLContext:
-    """An SSL context for the broker: verified certificate, host name checked unless insecure."""
-    context = ssl.create_default_context(cafile=tls.ca_file)
-    if tls.certfile is not None:
-        context.load_cert_chain(tls.certfile, tls.keyfile)
-    context.check_hostname = not tls.insecure
-    return context
-
-
-def _describe_mqtt_problem(exc: Exception) -> str:
-    if isinstance(exc, ConfigError):
-        return "; ".join(exc.problems)
-    if (
-        isinstance(exc, aiomqtt.MqttCodeError)
-        and getattr(exc.rc, "value", exc.rc) in _REFUSED_CREDENTIALS
-    ):
-        return "the broker refused the credentials (check mqtt.username and the password)"
-    if isinstance(exc, aiomqtt.MqttError) and isinstance(exc.__cause__, ssl.SSLError):
-        exc = exc.__cause__
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc.reason or exc}"
-    return str(exc)
 
 
 class Bridge:
@@ -91,9 +50,7 @@ class Bridge:
         self._driver_alive = False
         self._pulses: dict[int, tuple[asyncio.TimerHandle, Action]] = {}
         self._unsent: set[int] = set()
-        self._report_window = 0.0
-        self._reports = 0
-        self._suppressed = 0
+        self._reports = ReportThrottle()
         self._found_configs: set[str] = set()
         ha = config.homeassistant
         self._discovery = ha.discovery
@@ -173,10 +130,9 @@ class Bridge:
             try:
                 levels = decode_levels(frame)
             except CodecError as exc:
-                logger.warning(
-                    "ignored a malformed update from MALOS (%d bytes): %s", len(frame), exc
+                await self._report(
+                    f"malformed update from MALOS ignored ({len(frame)} bytes): {exc}"
                 )
-                await self._publish_error(f"malformed update from MALOS ignored: {exc}")
                 continue
             now = time.monotonic()
             if not self._driver_alive:
@@ -209,8 +165,7 @@ class Bridge:
         while True:
             frame = await malos.next_error()
             text = frame[:500].decode("ascii", errors="replace").strip()
-            logger.warning("MALOS driver error: %s", text)
-            await self._publish_error(text, source="driver")
+            await self._report(text, source="driver")
 
     async def _set_driver_alive(self, alive: bool) -> None:
         self._driver_alive = alive
@@ -218,34 +173,19 @@ class Bridge:
 
     # -- MQTT side ----------------------------------------------------------------------------
 
-    def _mqtt_client(self) -> aiomqtt.Client:
-        mqtt = self.config.mqtt
-        return aiomqtt.Client(
-            mqtt.host,
-            mqtt.port,
-            username=mqtt.username,
-            password=mqtt.secret(),
-            identifier=self.config.client_id,
-            will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
-            keepalive=mqtt.keepalive,
-            clean_session=True,
-            tls_context=tls_context(mqtt.tls) if mqtt.tls is not None else None,
-            tls_insecure=mqtt.tls.insecure if mqtt.tls is not None else None,
-        )
-
     async def _mqtt_sessions(self) -> None:
         mqtt = self.config.mqtt
         delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
         last_problem = ""
         while True:
             try:
-                async with self._mqtt_client() as client:
+                async with mqtt_client(self.config, will=(self.topics.status, OFFLINE)) as client:
                     logger.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
                     delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
                     last_problem = ""
                     await self._serve_session(client)
             except (aiomqtt.MqttError, ConfigError, ssl.SSLError) as exc:
-                problem = _describe_mqtt_problem(exc)
+                problem = describe_problem(exc)
                 delay = next(delays)
                 # One clear line per new problem; the same one again only at debug level.
                 level = logging.DEBUG if problem == last_problem else logging.WARNING
@@ -326,27 +266,14 @@ class Bridge:
             retain=True,
         )
 
-    async def _publish_error(
-        self, text: str, *, source: str = "bridge", pin: int | None = None
-    ) -> None:
-        """Report on `<base>/gpio/status` (and the caller logs); floods are thinned out."""
-        now = time.monotonic()
-        if now - self._report_window >= 1.0:
-            self._report_window, self._reports = now, 0
-        self._reports += 1
-        if self._reports > REPORTS_PER_SECOND:
-            self._suppressed += 1
+    async def _report(self, text: str, *, source: str = "bridge", pin: int | None = None) -> None:
+        """Log a problem and report it on `<base>/gpio/status`; floods are thinned out."""
+        report = self._reports.admit(text, source, pin)
+        if report is None:
+            logger.debug("%s (not reported: too many this second)", text)
             return
-        if self._suppressed:
-            text = f"{text} ({self._suppressed} earlier reports suppressed: too many per second)"
-            self._suppressed = 0
-        document = {
-            "source": source,
-            "error": text,
-            "pin": pin,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        }
-        await self._publish(self.topics.errors, json.dumps(document), qos=self.config.mqtt.qos)
+        logger.warning("%s", text)
+        await self._publish(self.topics.errors, report, qos=self.config.mqtt.qos)
 
     async def _publish(self, topic: str, payload: str, *, qos: int, retain: bool = False) -> None:
         client = self._client
@@ -380,26 +307,26 @@ class Bridge:
         segment = self.topics.pin_segment(topic) or ""
         pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
         if pin is None or pin >= PIN_COUNT:
-            await self._refuse(f"{topic}: {segment!r} is not a pin number 0..15", None)
+            await self._report(f"{topic}: {segment!r} is not a pin number 0..15")
             return
         state = self.pins.get(pin)
         if state is None:
-            await self._refuse(f"pin {pin} is not configured", pin)
+            await self._report(f"pin {pin} is not configured", pin=pin)
             return
         if not state.is_output:
-            await self._refuse(f"pin {pin} is an input; only output pins accept commands", pin)
+            await self._report(f"pin {pin} is an input; only output pins accept commands", pin=pin)
             return
         spec = state.spec
         command = parse_command(payload, spec.payload_on, spec.payload_off)
         if isinstance(command, Refusal):
-            await self._refuse(f"pin {pin}: {command.reason}", pin)
+            await self._report(f"pin {pin}: {command.reason}", pin=pin)
             return
         if command.action is Action.NOTHING:
             return
         write = self._apply(state, command)
         if write is not None and not self._driver_alive:
             wanted = "on" if state.is_on(write.value) else "off"
-            await self._publish_error(
+            await self._report(
                 f"MALOS driver is not sending updates; pin {pin} will be {wanted} when it is back",
                 pin=pin,
             )
@@ -445,10 +372,6 @@ class Bridge:
             state = self.pins.get(pin)
             if back is not None and state is not None:
                 self._end_pulse(state, back)
-
-    async def _refuse(self, reason: str, pin: int | None) -> None:
-        logger.warning("refused command: %s", reason)
-        await self._publish_error(reason, pin=pin)
 
 
 async def serve(config: BridgeConfig) -> None:

@@ -12,6 +12,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 logger = logging.getLogger(__name__)
 
+CONFIG_LINGER_MS = 1000
 UPDATE_QUEUE = 100
 """Updates kept while the bridge is busy; older ones are dropped by ZeroMQ, never by us."""
 
@@ -50,8 +51,11 @@ class MalosLink:
         self._updates = context.socket(zmq.SUB)
         self._updates.setsockopt(zmq.RCVHWM, UPDATE_QUEUE)
         sockets = (self._config, self._keepalive, self._errors, self._updates)
+        # Configs queued at a clean stop (the end of a pulse) still get a moment to leave.
+        self._config.setsockopt(zmq.LINGER, CONFIG_LINGER_MS)
         for offset, socket in enumerate(sockets):
-            socket.setsockopt(zmq.LINGER, 0)
+            if socket is not self._config:
+                socket.setsockopt(zmq.LINGER, 0)
             if socket.type == zmq.SUB:
                 socket.setsockopt(zmq.SUBSCRIBE, b"")
             socket.connect(self._endpoint(offset))
@@ -73,7 +77,7 @@ class MalosLink:
             self._updates.disable_monitor()
         for socket in (self._monitor, self._config, self._keepalive, self._errors, self._updates):
             if socket is not None:
-                socket.close(linger=0)
+                socket.close()
         if self._context is not None:
             self._context.term()
         self._context = None

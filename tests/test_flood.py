@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from mqtt_gpio_bridge.bridge import REPORTS_PER_SECOND
+from mqtt_gpio_bridge.reports import REPORTS_PER_SECOND
 from mqtt_gpio_bridge.simulator import SimulatedDriver
 
 from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until

@@ -1,0 +1,47 @@
+"""Reports on `<base>/gpio/status`: their JSON form, and thinning them out in a flood."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+REPORTS_PER_SECOND = 20
+"""Reports published per second at most; the rest are counted, then mentioned."""
+
+
+def report_json(text: str, source: str, pin: int | None, when: datetime | None = None) -> str:
+    """`{"source", "error", "pin", "time"}` with the time in ISO 8601 UTC, milliseconds."""
+    moment = when if when is not None else datetime.now(UTC)
+    stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return json.dumps({"source": source, "error": text, "pin": pin, "time": stamp})
+
+
+class ReportThrottle:
+    """Lets at most `limit` reports through per second and counts the others."""
+
+    def __init__(self, limit: int = REPORTS_PER_SECOND) -> None:
+        """Start with an empty window."""
+        self._limit = limit
+        self._window_start = float("-inf")
+        self._in_window = 0
+        self._suppressed = 0
+
+    def admit(
+        self, text: str, source: str, pin: int | None, now: float | None = None
+    ) -> str | None:
+        """The report to publish, or None if it is one too many this second.
+
+        The first report after a thinned-out burst says how many were left out.
+        """
+        moment = time.monotonic() if now is None else now
+        if moment - self._window_start >= 1.0:
+            self._window_start, self._in_window = moment, 0
+        self._in_window += 1
+        if self._in_window > self._limit:
+            self._suppressed += 1
+            return None
+        if self._suppressed:
+            text = f"{text} ({self._suppressed} earlier reports suppressed: too many per second)"
+            self._suppressed = 0
+        return report_json(text, source, pin)
