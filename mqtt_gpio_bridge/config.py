@@ -100,7 +100,8 @@ def _text(value: object, info: ValidationInfo) -> object:
             raise _problem("yaml_number", "YAML read the unquoted password as a number; quote it")
         raise _problem(
             "yaml_number",
-            f'YAML read the unquoted {value} as a number; quote it, e.g. {key}: "{value}"',
+            f"YAML read the unquoted {_show(value)} as a number; quote it, "
+            f'e.g. {key}: "{_show(value)}"',
         )
     if secret:
         raise _problem("string_type", "must be a quoted string")
@@ -117,7 +118,7 @@ def _not_empty(value: str | None) -> str | None:
 def _int_range(low: int, high: int, why: str = "") -> AfterValidator:
     def check(value: int) -> int:
         if not low <= value <= high:
-            raise _problem("out_of_range", f"{value} is out of range {low}..{high}{why}")
+            raise _problem("out_of_range", f"{_show(value)} is out of range {low}..{high}{why}")
         return value
 
     return AfterValidator(check)
@@ -157,7 +158,7 @@ def _topic_prefix(value: str) -> str:
 def _node_id(value: str) -> str:
     # Home Assistant puts the node id into discovery topics and unique ids.
     if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-        raise _problem("node_id", f"{value!r} may only contain letters, digits, '_' and '-'")
+        raise _problem("node_id", f"{_show(value)} may only contain letters, digits, '_' and '-'")
     return value
 
 
@@ -524,6 +525,15 @@ def _reinit(error: ErrorDetails) -> InitErrorDetails:
 # --- turning pydantic errors into lines a user can act on ---------------------------------
 
 
+def _show(value: object, limit: int = 60) -> str:
+    """`repr` for messages, safe for any value YAML can produce, and short."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        # repr() refuses integers past Python's digit limit, and nobody wants them printed.
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _describe(value: object) -> str:
     """Name a parsed YAML value the way a user wrote it."""
     if isinstance(value, bool):
@@ -535,7 +545,7 @@ def _describe(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, str | int | float):
-        return repr(value)
+        return _show(value)
     return f"a {type(value).__name__}"
 
 
@@ -543,9 +553,10 @@ def _format_loc(loc: Loc) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
-            path += f"[{part}]"
+            path += f"[{_show(part)}]"
         else:
-            path += f".{part}" if path else part
+            key = part if len(part) <= 60 else part[:57] + "..."
+            path += f".{key}" if path else key
     return path or "(top level)"
 
 
@@ -590,7 +601,7 @@ def _problem_line(error: ErrorDetails) -> str:
         message = _unknown_key(loc)
     elif kind == "invalid_key":
         # A key that is not a name (e.g. a number) cannot be a field of any section.
-        return f"{_format_loc(loc[:-1])}: unknown key {error['input']!r}"
+        return f"{_format_loc(loc[:-1])}: unknown key {_show(error['input'])}"
     elif kind == "missing":
         message = "required key is missing"
     elif kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -662,6 +673,12 @@ def load_config(path: str | os.PathLike[str]) -> BridgeConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(name, exc)]) from None
+    except RecursionError:
+        raise ConfigError([f"{name}: invalid YAML: nested too deeply"]) from None
+    except (ValueError, TypeError, LookupError, AttributeError) as exc:
+        # PyYAML's constructors let Python's own errors out for values such as a date that
+        # does not exist (2024-02-30), a 5,000-digit number or `!!int twelve`.
+        raise ConfigError([f"{name}: invalid YAML value: {str(exc)[:200]}"]) from None
     # An empty file (or one with only comments) is an empty mapping, so the user learns
     # what is missing rather than that "None" is not a mapping.
     if data is None:
