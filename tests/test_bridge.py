@@ -221,3 +221,29 @@ def test_driver_errors_are_republished(
     assert error["source"] == "driver"
     assert error["pin"] is None
     assert error["error"] == "0, Invalid configuration for Gpio driver. Could not parse protobuf."
+
+
+def test_only_set_topics_of_configured_outputs_act(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    base = start(start_bridge, broker, malos_port, probe)
+    probe.wait_for(f"{base}/gpio/0/state", "OFF")
+    sent_before = len(simulator.configs)
+    for topic in (
+        f"{base}/gpio/0/state",  # someone writing a state is not a command
+        f"{base}/gpio/0/set/now",
+        f"{base}/gpio/0/SET",
+        f"{base}/gpio/set",
+        f"{base}/other/0/set",
+        f"{base}x/gpio/0/set",
+    ):
+        probe.publish(topic, "ON")
+    probe.publish(f"{base}/gpio/7/set", "OPEN")  # a marker: this one is for the bridge
+    probe.wait_for(f"{base}/gpio/7/state", "open")
+    assert [(c.pin, c.value) for c in simulator.configs[sent_before:] if c] == [(7, 1)]
+    assert errors(probe, base) == []
+    assert not simulator.board.levels() & 1
