@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config and show its topics")
     check.add_argument("--config", required=True, help="YAML config file")
 
+    health = commands.add_parser(
+        "health",
+        help="exit 0 if the bridge is online (connected to the broker and to MALOS), else 1",
+    )
+    health.add_argument("--config", required=True, help="YAML config file")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (5)")
+
     announce = commands.add_parser(
         "discovery", help="print the Home Assistant discovery messages a config publishes"
     )
@@ -54,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--config", default=None, help="config (default: config.example.yaml)")
     demo.add_argument("--mqtt-port", type=int, default=1883, help="broker port (1883)")
-    for sub in (run, check, announce, simulate, demo):
+    for sub in (run, check, health, announce, simulate, demo):
         sub.add_argument(
             "--log-level",
             default=argparse.SUPPRESS,
@@ -78,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.config)
         if args.command == "check-config":
             return _check_config(args.config)
+        if args.command == "health":
+            return _health(args.config, args.timeout)
         if args.command == "discovery":
             return _discovery(args.config)
         if args.command == "simulate":
@@ -113,6 +122,16 @@ def _check_config(config_path: str) -> int:
     for line in summarize(config):
         print(f"  {line}")
     return 0
+
+
+def _health(config_path: str, timeout: float) -> int:
+    from .config import load_config
+    from .health import bridge_status
+
+    config = load_config(config_path)
+    status = bridge_status(config, timeout)
+    print(f"{config.mqtt.base_topic}/status: {status}")
+    return 0 if status == "online" else 1
 
 
 def _discovery(config_path: str) -> int:

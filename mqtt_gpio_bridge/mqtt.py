@@ -15,12 +15,15 @@ from .errors import ConfigError
 _REFUSED_CREDENTIALS = frozenset({4, 5, 134, 135})
 
 
-def mqtt_client(config: BridgeConfig, will: tuple[str, str]) -> aiomqtt.Client:
+def mqtt_client(
+    config: BridgeConfig, *, identifier: str | None = None, will: tuple[str, str] | None = None
+) -> aiomqtt.Client:
     """A client for the configured broker (connecting happens in `async with`).
 
     Args:
         config: the bridge's config.
-        will: topic and payload of the last will (retained, QoS 1).
+        identifier: the client id; the bridge's own by default.
+        will: topic and payload of the last will (retained, QoS 1), if any.
 
     Raises:
         ConfigError: the password file or variable cannot be read any more.
@@ -31,8 +34,8 @@ def mqtt_client(config: BridgeConfig, will: tuple[str, str]) -> aiomqtt.Client:
         mqtt.port,
         username=mqtt.username,
         password=mqtt.secret(),
-        identifier=config.client_id,
-        will=aiomqtt.Will(will[0], will[1], qos=1, retain=True),
+        identifier=identifier if identifier is not None else config.client_id,
+        will=aiomqtt.Will(will[0], will[1], qos=1, retain=True) if will is not None else None,
         keepalive=mqtt.keepalive,
         clean_session=True,
         tls_context=tls_context(mqtt.tls) if mqtt.tls is not None else None,

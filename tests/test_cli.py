@@ -577,3 +577,39 @@ def test_discovery_off_says_nothing_is_published(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "nothing is published" in result.stdout
     assert "/config" not in result.stdout
+
+
+# -- health -----------------------------------------------------------------------------------
+
+
+def test_health_follows_the_bridges_status(
+    cli: Callable[..., Cli],
+    broker: Broker,
+    simulator: SimulatedDriver,
+    malos_port: int,
+    probe: MqttProbe,
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, broker.port, malos_port)
+    probe.subscribe(config.topic("status"))
+    bridge = cli("run", "--config", str(config.path))
+    probe.wait_for(config.topic("status"), "online")
+
+    healthy = run_cli("health", "--config", str(config.path))
+    assert healthy.returncode == 0
+    assert healthy.stdout.strip() == f"{config.base}/status: online"
+
+    simulator.stop()  # the board goes away: the bridge is no longer healthy
+    probe.wait_for(config.topic("status"), "offline")
+    unhealthy = run_cli("health", "--config", str(config.path))
+    assert unhealthy.returncode == 1
+    assert unhealthy.stdout.strip() == f"{config.base}/status: offline"
+    bridge.kill()
+
+
+def test_health_without_a_broker_is_unhealthy_and_quick(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), 20049)
+    result = run_cli("health", "--config", str(config.path), "--timeout", "2")
+    assert result.returncode == 1
+    assert "unknown (broker:" in result.stdout
+    assert "Traceback" not in result.stderr
