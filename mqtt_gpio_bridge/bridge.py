@@ -6,7 +6,6 @@ import asyncio
 import logging
 import re
 import signal
-import ssl
 import time
 
 import aiomqtt
@@ -184,7 +183,7 @@ class Bridge:
                     delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
                     last_problem = ""
                     await self._serve_session(client)
-            except (aiomqtt.MqttError, ConfigError, ssl.SSLError) as exc:
+            except (aiomqtt.MqttError, ConfigError, OSError) as exc:  # OSError: TLS files
                 problem = describe_problem(exc)
                 delay = next(delays)
                 # One clear line per new problem; the same one again only at debug level.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import ssl
 from collections.abc import Iterator
@@ -13,6 +14,33 @@ from .errors import ConfigError
 
 # CONNACK codes for bad credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _REFUSED_CREDENTIALS = frozenset({4, 5, 134, 135})
+
+
+class _LibraryProblems(logging.Filter):
+    """Holds back paho's own warnings and errors, keeping the last one for our report.
+
+    paho logs a socket error (a TLS alert such as "certificate required") on every attempt,
+    while aiomqtt then only says "Operation timed out". The bridge reports both in its one
+    line per problem instead (see `describe_problem`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        self.last = record.getMessage()
+        return False
+
+
+OPERATION_TIMEOUT = 5.0
+"""Seconds for connecting (and any other broker round trip) before giving up on it."""
+
+LIBRARY_LOGGER = logging.getLogger(__name__ + ".paho")
+_library_problems = _LibraryProblems()
+LIBRARY_LOGGER.addFilter(_library_problems)
 
 
 def mqtt_client(
@@ -40,6 +68,8 @@ def mqtt_client(
         clean_session=True,
         tls_context=tls_context(mqtt.tls) if mqtt.tls is not None else None,
         tls_insecure=mqtt.tls.insecure if mqtt.tls is not None else None,
+        logger=LIBRARY_LOGGER,
+        timeout=OPERATION_TIMEOUT,
     )
 
 
@@ -64,7 +94,12 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext:
 
 
 def describe_problem(exc: Exception) -> str:
-    """One line for the log about why a connection to the broker failed or ended."""
+    """One line for the log about why a connection to the broker failed or ended.
+
+    The library's last socket error since the previous call is added: it often names the
+    real cause (a TLS alert) behind a bare "Operation timed out".
+    """
+    library_error, _library_problems.last = _library_problems.last, None
     if isinstance(exc, ConfigError):
         return "; ".join(exc.problems)
     if (
@@ -72,8 +107,9 @@ def describe_problem(exc: Exception) -> str:
         and getattr(exc.rc, "value", exc.rc) in _REFUSED_CREDENTIALS
     ):
         return "the broker refused the credentials (check mqtt.username and the password)"
-    if isinstance(exc, aiomqtt.MqttError) and isinstance(exc.__cause__, ssl.SSLError):
-        exc = exc.__cause__
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed: {exc.reason or exc}"
-    return str(exc)
+    problem = str(exc)
+    if library_error is not None and library_error not in problem:
+        problem = f"{problem} ({library_error})"
+    return problem

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -316,3 +317,38 @@ def start_bridge() -> Iterator[Callable[[BridgeConfig], BridgeThread]]:
     yield start
     for runner in running:
         runner.stop()
+
+
+@dataclass
+class Rig:
+    """The usual set-up of a test: the session broker, a simulator, a probe, bridges."""
+
+    broker: Broker
+    simulator: SimulatedDriver
+    probe: MqttProbe
+    start_bridge: Callable[[BridgeConfig], BridgeThread]
+    bridge: BridgeThread | None = None
+    """The bridge started last."""
+
+    def start(self, pins: list[dict[str, Any]], **sections: dict[str, Any]) -> str:
+        """Start a bridge on the simulator, watch its topics, wait until online; its base."""
+        config = bridge_config(self.broker, self.simulator.base_port, pins, **sections)
+        base = config.mqtt.base_topic
+        self.probe.subscribe(f"{base}/#")
+        self.bridge = self.start_bridge(config)
+        self.probe.wait_for(f"{base}/status", "online")
+        return base
+
+    def errors(self, base: str) -> list[dict[str, Any]]:
+        """The reports published so far on `<base>/gpio/status`, decoded."""
+        return [json.loads(message.payload) for message in self.probe.on(f"{base}/gpio/status")]
+
+
+@pytest.fixture
+def rig(
+    broker: Broker,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+    start_bridge: Callable[[BridgeConfig], BridgeThread],
+) -> Rig:
+    return Rig(broker, simulator, probe, start_bridge)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
 from mqtt_gpio_bridge.codec import PinMode
-from mqtt_gpio_bridge.simulator import SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
+from .conftest import MqttProbe, Rig, wait_until
 
 PINS = [
     {"pin": 0, "mode": "output", "name": "Relay", "initial": "off"},
@@ -18,39 +14,14 @@ PINS = [
 ]
 
 
-def start(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    probe: MqttProbe,
-    pins: list[dict[str, object]] | None = None,
-) -> str:
-    config = bridge_config(broker, malos_port, PINS if pins is None else pins)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
-    probe.wait_for(f"{base}/status", "online")
-    return base
-
-
-def errors(probe: MqttProbe, base: str) -> list[dict[str, object]]:
-    return [json.loads(message.payload) for message in probe.on(f"{base}/gpio/status")]
-
-
-def test_set_on_drives_the_pin_and_publishes_retained_state(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base = start(start_bridge, broker, malos_port, probe)
+def test_set_on_drives_the_pin_and_publishes_retained_state(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(PINS)
     probe.wait_for(f"{base}/gpio/0/state", "OFF")
     probe.publish(f"{base}/gpio/0/set", "on")
     wait_until(lambda: simulator.board.levels() & 1, what="pin 0 high on the board")
-    state = probe.wait_for(f"{base}/gpio/0/state", "ON")
-    assert state.retain is False or state.retain is True  # live delivery; retained checked below
-    late = MqttProbe(broker)
+    probe.wait_for(f"{base}/gpio/0/state", "ON")
+    late = MqttProbe(rig.broker)
     try:
         late.subscribe(f"{base}/gpio/0/state")
         retained = late.wait_for(f"{base}/gpio/0/state", "ON")
@@ -60,14 +31,9 @@ def test_set_on_drives_the_pin_and_publishes_retained_state(
     assert simulator.board.direction & 1
 
 
-def test_input_changes_are_published(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base = start(start_bridge, broker, malos_port, probe)
+def test_input_changes_are_published(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(PINS)
     probe.wait_for(f"{base}/gpio/3/state", "OFF")
     simulator.set_input(3, 1)
     probe.wait_for(f"{base}/gpio/3/state", "ON")
@@ -76,14 +42,9 @@ def test_input_changes_are_published(
     assert [m.text for m in probe.on(f"{base}/gpio/3/state")] == ["OFF", "ON", "OFF"]
 
 
-def test_configs_sent_to_the_driver_set_modes_and_carry_timing(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    start(start_bridge, broker, malos_port, probe)
+def test_configs_sent_to_the_driver_set_modes_and_carry_timing(rig: Rig) -> None:
+    simulator = rig.simulator
+    rig.start(PINS)
     wait_until(lambda: len(simulator.configs) >= len(PINS), what="every pin configured")
     configs = [c for c in simulator.configs if c is not None]
     assert len(configs) == len(simulator.configs), "an undecodable config was sent"
@@ -96,14 +57,9 @@ def test_configs_sent_to_the_driver_set_modes_and_carry_timing(
     assert simulator.board.levels() & (1 << 5)
 
 
-def test_inverted_pin_and_custom_payloads(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base = start(start_bridge, broker, malos_port, probe)
+def test_inverted_pin_and_custom_payloads(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(PINS)
     probe.wait_for(f"{base}/gpio/5/state", "OFF")
     probe.publish(f"{base}/gpio/5/set", "ON")
     wait_until(lambda: not simulator.board.levels() & (1 << 5), what="inverted pin 5 low")
@@ -114,14 +70,9 @@ def test_inverted_pin_and_custom_payloads(
     assert simulator.board.levels() & (1 << 7)
 
 
-def test_every_accepted_payload_form(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base = start(start_bridge, broker, malos_port, probe)
+def test_every_accepted_payload_form(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(PINS)
     topic = f"{base}/gpio/0/set"
     forms = [
         ("ON", 1),
@@ -146,17 +97,12 @@ def test_every_accepted_payload_form(
             what=f"{payload!r} -> {level}",
         )
         probe.wait_for(f"{base}/gpio/0/state", "ON" if level else "OFF")
-    assert errors(probe, base) == []
+    assert rig.errors(base) == []
 
 
-def test_refused_commands_reach_nothing_and_are_reported(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base = start(start_bridge, broker, malos_port, probe)
+def test_refused_commands_reach_nothing_and_are_reported(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(PINS)
     probe.wait_for(f"{base}/gpio/0/state", "OFF")
     sent_before = len(simulator.configs)
     bad = [
@@ -171,8 +117,8 @@ def test_refused_commands_reach_nothing_and_are_reported(
     ]
     for topic, payload, _ in bad:
         probe.publish(topic, payload)
-    wait_until(lambda: len(errors(probe, base)) == len(bad), what="one error per refusal")
-    reported = errors(probe, base)
+    wait_until(lambda: len(rig.errors(base)) == len(bad), what="one error per refusal")
+    reported = rig.errors(base)
     assert [e["pin"] for e in reported] == [pin for _, _, pin in bad]
     assert all(e["source"] == "bridge" and e["error"] and e["time"] for e in reported)
     assert "maybe" in str(reported[0]["error"])
@@ -184,53 +130,38 @@ def test_refused_commands_reach_nothing_and_are_reported(
     assert [(c.pin, c.value) for c in new_configs if c is not None] == [(0, 1)]
 
 
-def test_empty_payload_is_a_harmless_no_op(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base = start(start_bridge, broker, malos_port, probe)
+def test_empty_payload_is_a_harmless_no_op(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(PINS)
     probe.wait_for(f"{base}/gpio/0/state", "OFF")
     sent_before = len(simulator.configs)
     probe.publish(f"{base}/gpio/0/set", b"")
     probe.publish(f"{base}/gpio/0/set", "ON")  # a marker behind the empty one
     probe.wait_for(f"{base}/gpio/0/state", "ON")
     assert len(simulator.configs) == sent_before + 1
-    assert errors(probe, base) == []
+    assert rig.errors(base) == []
 
 
-def test_driver_errors_are_republished(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
+def test_driver_errors_are_republished(rig: Rig) -> None:
+    simulator = rig.simulator
     from .test_simulator import RawClient
 
-    base = start(start_bridge, broker, malos_port, probe)
-    other = RawClient(malos_port)  # another MALOS client sends garbage
+    base = rig.start(PINS)
+    other = RawClient(simulator.base_port)  # another MALOS client sends garbage
     try:
         other.send(b"\xff\xff")
-        wait_until(lambda: errors(probe, base), what="driver error on gpio/status")
+        wait_until(lambda: rig.errors(base), what="driver error on gpio/status")
     finally:
         other.close()
-    (error,) = errors(probe, base)
+    (error,) = rig.errors(base)
     assert error["source"] == "driver"
     assert error["pin"] is None
     assert error["error"] == "0, Invalid configuration for Gpio driver. Could not parse protobuf."
 
 
-def test_only_set_topics_of_configured_outputs_act(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base = start(start_bridge, broker, malos_port, probe)
+def test_only_set_topics_of_configured_outputs_act(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(PINS)
     probe.wait_for(f"{base}/gpio/0/state", "OFF")
     sent_before = len(simulator.configs)
     for topic in (
@@ -245,5 +176,5 @@ def test_only_set_topics_of_configured_outputs_act(
     probe.publish(f"{base}/gpio/7/set", "OPEN")  # a marker: this one is for the bridge
     probe.wait_for(f"{base}/gpio/7/state", "open")
     assert [(c.pin, c.value) for c in simulator.configs[sent_before:] if c] == [(7, 1)]
-    assert errors(probe, base) == []
+    assert rig.errors(base) == []
     assert not simulator.board.levels() & 1

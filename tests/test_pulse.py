@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 
 from mqtt_gpio_bridge.simulator import SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
+from .conftest import Rig, wait_until
 
 PINS = [
     {"pin": 0, "mode": "output", "initial": "off"},
@@ -21,30 +20,17 @@ def high(driver: SimulatedDriver, pin: int) -> bool:
     return bool(driver.board.levels() >> pin & 1)
 
 
-def start(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> tuple[str, BridgeThread]:
-    config = bridge_config(broker, simulator.base_port, PINS)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    runner = start_bridge(config)
-    probe.wait_for(f"{base}/gpio/0/state", "OFF")
+def start(rig: Rig) -> str:
+    base = rig.start(PINS)
     # The driver's first 1 s delay must have run out, so that short pulses show in updates.
-    seen = simulator.updates_sent
-    wait_until(lambda: simulator.updates_sent >= seen + 3, what="updates at the bridge's pace")
-    return base, runner
+    seen = rig.simulator.updates_sent
+    wait_until(lambda: rig.simulator.updates_sent >= seen + 3, what="updates at the bridge's pace")
+    return base
 
 
-def test_pulse_turns_on_then_off_after_the_duration(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base, _ = start(start_bridge, broker, simulator, probe)
+def test_pulse_turns_on_then_off_after_the_duration(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = start(rig)
     sent = time.monotonic()
     probe.publish(f"{base}/gpio/0/set", json.dumps({"state": "ON", "duration_ms": 400}))
     wait_until(lambda: high(simulator, 0), what="pin 0 on")
@@ -54,13 +40,9 @@ def test_pulse_turns_on_then_off_after_the_duration(
     assert "ON" in [m.text for m in probe.on(f"{base}/gpio/0/state")]
 
 
-def test_off_pulse_is_the_mirror_and_respects_inverted(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base, _ = start(start_bridge, broker, simulator, probe)
+def test_off_pulse_is_the_mirror_and_respects_inverted(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = start(rig)
     probe.wait_for(f"{base}/gpio/2/state", "ON")
     assert not high(simulator, 2)  # inverted: logical on is a low level
     probe.publish(f"{base}/gpio/2/set", json.dumps({"state": "OFF", "duration_ms": 200}))
@@ -69,13 +51,9 @@ def test_off_pulse_is_the_mirror_and_respects_inverted(
     probe.wait_for(f"{base}/gpio/2/state", "ON")
 
 
-def test_pulse_ms_makes_a_plain_on_a_press_but_off_stays_off(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base, _ = start(start_bridge, broker, simulator, probe)
+def test_pulse_ms_makes_a_plain_on_a_press_but_off_stays_off(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = start(rig)
     probe.publish(f"{base}/gpio/1/set", "ON")
     wait_until(lambda: high(simulator, 1), what="pressed")
     wait_until(lambda: not high(simulator, 1), what="released")
@@ -86,13 +64,9 @@ def test_pulse_ms_makes_a_plain_on_a_press_but_off_stays_off(
     assert [(c.pin, c.value) for c in simulator.configs[configs_before:] if c] == [(1, 0), (0, 1)]
 
 
-def test_a_new_command_cancels_the_pending_revert(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base, _ = start(start_bridge, broker, simulator, probe)
+def test_a_new_command_cancels_the_pending_revert(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = start(rig)
     probe.publish(f"{base}/gpio/0/set", json.dumps({"state": "ON", "duration_ms": 500}))
     wait_until(lambda: high(simulator, 0))
     probe.publish(f"{base}/gpio/0/set", "ON")  # a plain ON: stay on
@@ -104,13 +78,9 @@ def test_a_new_command_cancels_the_pending_revert(
     assert probe.last(f"{base}/gpio/0/state").text == "ON"  # type: ignore[union-attr]
 
 
-def test_absurd_durations_are_refused_and_reach_nothing(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base, _ = start(start_bridge, broker, simulator, probe)
+def test_absurd_durations_are_refused_and_reach_nothing(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = start(rig)
     configs_before = len(simulator.configs)
     for duration in (0, -5, 3_600_001, 1.5, "500", True):
         probe.publish(f"{base}/gpio/0/set", json.dumps({"state": "ON", "duration_ms": duration}))
@@ -120,14 +90,11 @@ def test_absurd_durations_are_refused_and_reach_nothing(
     assert len(simulator.configs) == configs_before
 
 
-def test_stopping_mid_pulse_ends_the_pulse(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    base, runner = start(start_bridge, broker, simulator, probe)
+def test_stopping_mid_pulse_ends_the_pulse(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = start(rig)
     probe.publish(f"{base}/gpio/0/set", json.dumps({"state": "ON", "duration_ms": 60_000}))
     wait_until(lambda: high(simulator, 0))
-    runner.stop()
+    assert rig.bridge is not None
+    rig.bridge.stop()
     wait_until(lambda: not high(simulator, 0), what="relay released on the way out")
