@@ -196,7 +196,8 @@ def mosquitto_address(broker: Broker) -> list[str]:
 
 def mosquitto_pub(broker: Broker, topic: str, payload: str) -> None:
     subprocess.run(
-        ["mosquitto_pub", *mosquitto_address(broker), "-q", "1", "-t", topic, "-m", payload],
+        # QoS 0, as a user types it: `mosquitto_pub -t matrix/gpio/0/set -m ON`.
+        ["mosquitto_pub", *mosquitto_address(broker), "-t", topic, "-m", payload],
         check=True,
         timeout=WAIT,
     )
