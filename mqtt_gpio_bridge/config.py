@@ -12,6 +12,7 @@ import math
 import os
 import re
 import socket
+from collections.abc import Iterator
 from typing import Annotated, Literal, Self, get_args
 
 import yaml
@@ -670,7 +671,7 @@ def load_config(path: str | os.PathLike[str]) -> BridgeConfig:
             ]
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(name, exc)]) from None
     except RecursionError:
@@ -686,6 +687,39 @@ def load_config(path: str | os.PathLike[str]) -> BridgeConfig:
     if not isinstance(data, dict):
         raise ConfigError([_top_level_problem(name, data)])
     return parse_config(data)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key written twice in one mapping is an error.
+
+    Plain PyYAML keeps the last one silently: a second `pins:` would drop the first list.
+    """
+
+
+def _unique_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode
+) -> Iterator[dict[object, object]]:
+    # Compared as written (tag and text), before anything is built: merge keys (`<<`), aliases
+    # and complex keys are left to PyYAML as before.
+    seen: set[tuple[str, str]] = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"key {key_node.value!r} appears twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+    return (yield from loader.construct_yaml_map(node))
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
 
 
 def _yaml_problem(name: str, exc: yaml.YAMLError) -> str:

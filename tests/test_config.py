@@ -749,3 +749,15 @@ def test_password_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ConfigError) as caught:
         parse_config(base | {"mqtt": {"reconnect_min": 10.0, "reconnect_max": 5.0}})
     assert caught.value.problems == ["mqtt.reconnect_min: must not exceed mqtt.reconnect_max (5 s)"]
+
+
+def test_a_key_written_twice_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "pins:\n  - {pin: 0, mode: output}\nmqtt:\n  port: 1883\npins:\n  - {pin: 1, mode: input}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        f"{path}: invalid YAML at line 5, column 1: key 'pins' appears twice (while reading a mapping)"
+    ]
