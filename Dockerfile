@@ -1,10 +1,49 @@
-FROM python:3.12-slim
+# syntax=docker/dockerfile:1
+# The bridge in a container. Build and run (README.md, "Docker"):
+#   docker build -t mqtt-gpio-bridge .
+#   docker run -d --network host --restart unless-stopped \
+#     -v /etc/mqtt-gpio-bridge/config.yaml:/config/config.yaml:ro mqtt-gpio-bridge
+# The config is read from /config/config.yaml; a broker password is best passed as a file
+# (mqtt.password_file: /run/secrets/mqtt_password, see docker-compose.yml). The process runs
+# as uid/gid 10001, which must be able to read both.
+
+# Both stages use the same image, so the venv copied from the first finds the same Python.
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY mqtt_gpio_bridge ./mqtt_gpio_bridge
-RUN pip install --no-cache-dir . && rm -rf /src && useradd --system --no-create-home bridge
-WORKDIR /
-USER bridge
+# amd64 and arm64 find a wheel for every dependency, and need no compiler. 32-bit ARM (armv7,
+# Raspberry Pi OS 32-bit) finds none for pyzmq (nor PyYAML), so there the compilers are
+# installed and the wheels built, in this stage only: the final image keeps none of it.
+# The venv gets no pip of its own; the image's pip installs into it.
+# hadolint ignore=DL3008
+RUN python -m venv --without-pip /opt/mqtt-gpio-bridge \
+    && if ! pip --python /opt/mqtt-gpio-bridge/bin/python install --only-binary=:all: . ; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends build-essential cmake \
+        && pip --python /opt/mqtt-gpio-bridge/bin/python install . ; \
+    fi
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="mqtt-gpio-bridge" \
+      org.opencontainers.image.description="MATRIX Creator/Voice GPIO (MALOS) to MQTT and Home Assistant" \
+      org.opencontainers.image.licenses="MIT"
+# A fixed numeric id, so that the host can grant it the config and the secret files.
+RUN groupadd --system --gid 10001 bridge \
+    && useradd --system --uid 10001 --gid bridge --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin bridge \
+    && mkdir /config
+COPY --from=build /opt/mqtt-gpio-bridge /opt/mqtt-gpio-bridge
+ENV PATH=/opt/mqtt-gpio-bridge/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /config
+USER 10001:10001
 # Healthy while the retained status says online: connected to the broker and to MALOS.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s \
   CMD ["mqtt-gpio-bridge", "health", "--config", "/config/config.yaml"]

@@ -759,5 +759,6 @@ def test_a_key_written_twice_is_an_error_not_a_silent_override(tmp_path: Path) -
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.problems == [
-        f"{path}: invalid YAML at line 5, column 1: key 'pins' appears twice (while reading a mapping)"
+        f"{path}: invalid YAML at line 5, column 1: "
+        "key 'pins' appears twice (while reading a mapping)"
     ]
