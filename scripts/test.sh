@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Run the test suite against a real Mosquitto, installing what a fresh Debian machine lacks.
-# Extra arguments go to pytest, e.g. scripts/test.sh -k simulator
+# Run the test suite against a real Mosquitto, installing what a fresh Debian machine lacks:
+# mosquitto and its clients (the broker the tests start), systemd-analyze (checks the unit in
+# deploy/), the venv. Extra arguments go to pytest, e.g. scripts/test.sh -k simulator
 set -euo pipefail
 cd "$(dirname "$0")/.."
+missing=()
 if ! command -v mosquitto >/dev/null 2>&1 && [ -z "${MQTT_TEST_BROKER:-}" ]; then
-  echo "installing mosquitto (Debian packages mosquitto, mosquitto-clients)" >&2
+  missing+=(mosquitto mosquitto-clients)
+fi
+command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}" >&2
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 scripts/bootstrap.sh dev
 exec .venv/bin/python -m pytest "$@"
