@@ -1,0 +1,1713 @@
+"""Performance harness: latency, throughput and footprint of the bridge, each next to a baseline.
+
+Run it from the checkout (not part of the test suite; needs `mosquitto` on the PATH):
+
+    .venv/bin/python benchmarks/perf.py            # full run, about 12 minutes
+    .venv/bin/python benchmarks/perf.py --quick    # a short smoke run, about 2 minutes
+
+The chart needs matplotlib (`.venv/bin/pip install matplotlib`, a benchmark-only dependency);
+without it the PNG is skipped with a note. Results go to `benchmarks/results/perf-<time>.md`,
+`.json` (every sample) and `.png` (`--out DIR` to write elsewhere).
+
+One run starts a Mosquitto with a default configuration (a listener on a free port of
+127.0.0.1 and `allow_anonymous true`, nothing else: no `set_tcp_nodelay`), simulated MALOS
+drivers in this process (`mqtt_gpio_bridge.simulator`) and the bridge as a subprocess
+(`python -m mqtt_gpio_bridge run --config X --log-level WARNING`), so that its CPU time and
+memory in /proc are its own. It measures:
+
+1. Baselines. The broker round trip of a small QoS 0 message between two paho clients
+   (publish -> Mosquitto -> subscriber), back to back, one message in flight (2,000 by
+   default, measured at the start and again at the end to show drift); the same round trip
+   paced 0.1 s apart; and a bare pyzmq PUSH -> PULL, warm, paced 0.1 s apart (the ZeroMQ hop
+   no bridge can avoid). The paced baselines are interleaved with the latency samples below,
+   so the comparison holds even when the machine drifts.
+2. Command latency: a QoS 0 publish on `<base>/gpio/0/set` (what `mosquitto_pub` sends),
+   alternating ON/OFF, 0.1 s apart -> the `DriverConfig` for it in the simulated driver
+   (its `on_config` callback, in this process: the same clock).
+3. State latency: the simulated driver sending the update frame that carries a changed input
+   level -> the bridge's state message arriving at an MQTT subscriber (see `TimedBoard`).
+4. Throughput: a burst of QoS 1 set commands over 16 output pins; configs per second reaching
+   the driver, per-pin loss and order, and the final board and retained states. Baseline: the
+   same burst from the same publisher to a bare paho subscriber (QoS 1).
+5. Footprint: CPU time (% of one core) and resident memory (VmRSS, VmHWM) of the bridge over
+   an idle window with 16 pins at update_interval 0.1 s and 0.02 s, then with 1, 4 and 16 pins
+   at 1 s, 0.1 s and 0.02 s; start-up time from process start to `online` on the status
+   topic. Baseline: `benchmarks/perf_null.py` in the same window (asyncio + pyzmq receiving
+   the same updates, nothing else) and a bare `python -c pass`.
+
+Targets are reported as pass/fail, never asserted (the exit status is 0 unless the run itself
+broke). Other benchmarks (`soak.py`, `scale.py`) compete for the same two cores: before each
+phase this waits (polling every 30 s) until none is running, unless `--no-wait`.
+
+The comparison with mqtt-io is a later step: see `Subject` and the "mqtt-io" section of the
+report, which is where it plugs in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import zmq
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mqtt_gpio_bridge.codec import PinConfig, PinMode, encode_pin_config
+from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+TICKS = os.sysconf("SC_CLK_TCK")
+PIN_COUNT = 16
+
+GAP = 0.1
+"""Seconds of quiet before every paced sample (the issue's 0.1 s idle gap)."""
+SAMPLE_TIMEOUT = 2.0
+"""Seconds one latency sample may take before it is counted as lost."""
+ONLINE_TIMEOUT = 30.0
+"""Seconds for a bridge to read `online` after its process started."""
+SETTLE = 3.0
+"""Seconds after `online` before an idle window: discovery clean-up (1 s) and the driver's
+first 1 s delay are over, and every pin's state is published."""
+BURST_STALL = 5.0
+"""Seconds without a new config (or message) after which a burst is taken as finished."""
+CMD_PIN = 0
+STATE_PIN = 8
+
+# Targets from the issue.
+CMD_P50_FACTOR = 1.25
+CMD_P99_FACTOR = 2.0
+STATE_P50_FACTOR = 1.25
+THROUGHPUT_TARGET = 5000.0
+IDLE_CPU_TARGET = 0.3
+STARTUP_TARGET = 0.8
+RSS_TARGET_MB = 40.0
+
+
+class PerfError(Exception):
+    """The run cannot go on (a peer would not start, a bridge died)."""
+
+
+def now_ns() -> int:
+    return time.perf_counter_ns()
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100), linear between the two nearest ranks."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class Series:
+    """Latency samples of one measure, in microseconds."""
+
+    name: str
+    samples: list[float] = field(default_factory=list)
+    lost: int = 0
+
+    def add_ns(self, ns: int) -> None:
+        self.samples.append(ns / 1000)
+
+    def record(self, ns: int | None) -> None:
+        """One sample in ns, or None for one that never arrived."""
+        if ns is None:
+            self.lost += 1
+        else:
+            self.add_ns(ns)
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.samples, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples, 99)
+
+    def summary(self) -> dict[str, float | int]:
+        s = self.samples
+        return {
+            "n": len(s),
+            "lost": self.lost,
+            "min_us": min(s) if s else float("nan"),
+            "p50_us": self.p50,
+            "p90_us": percentile(s, 90),
+            "p99_us": self.p99,
+            "max_us": max(s) if s else float("nan"),
+            "mean_us": statistics.fmean(s) if s else float("nan"),
+        }
+
+
+def us(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value / 1000:.2f} ms" if value >= 10_000 else f"{value:.0f} µs"
+
+
+# -- the machine, ports and processes --------------------------------------------------------
+
+
+def other_benchmarks() -> list[str]:
+    """Command lines of soak.py / scale.py runs on this machine (they would skew the figures)."""
+    result = subprocess.run(
+        ["pgrep", "-af", "soak.py|scale.py"], capture_output=True, text=True, check=False
+    )
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(count: int) -> int:
+    """A port p such that p .. p+count-1 can all be bound on HOST right now."""
+    for _ in range(500):
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            base = int(sock.getsockname()[1])
+        if base + count <= 65536 and all(_bindable(base + i) for i in range(count)):
+            return base
+    raise PerfError(f"no block of {count} free ports on {HOST}")
+
+
+def end_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> int | None:
+    """SIGTERM one process this run started, SIGKILL it after `grace`; its exit status."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait(5)
+    return process.returncode
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a live process, in clock ticks (/proc/<pid>/stat fields 14 and 15)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def memory_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a live process, in kB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values["VmRSS"], values["VmHWM"]
+
+
+def memory_detail_kb(pid: int) -> tuple[int, int]:
+    """(PSS, USS) of a live process in kB, from /proc/<pid>/smaps_rollup: RSS counts shared
+    library pages in full, PSS shares them out, USS (private pages) is what it alone holds."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Pss", "Private_Clean", "Private_Dirty"):
+            values[key] = int(rest.split()[0])
+    return values["Pss"], values["Private_Clean"] + values["Private_Dirty"]
+
+
+def secs(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f} s"
+
+
+def mb(kb: float) -> str:
+    return f"{kb / 1024:.1f} MB"
+
+
+# -- Mosquitto -------------------------------------------------------------------------------
+
+
+class Broker:
+    """A Mosquitto on a free port with a default configuration (no tuning at all)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port_block(1)
+        self.config = workdir / "mosquitto.conf"
+        # `allow_anonymous` only because Mosquitto 2 refuses anonymous clients on a listener
+        # otherwise; everything else (set_tcp_nodelay false, max_inflight_messages 20,
+        # max_queued_messages 1000, no persistence) is Mosquitto's default.
+        self.config.write_text(f"listener {self.port} {HOST}\nallow_anonymous true\n")
+        self.log = workdir / "mosquitto.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                ["mosquitto", "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex((HOST, self.port)) == 0:
+                    return
+            if self.process.poll() is not None:
+                raise PerfError(f"mosquitto exited with {self.process.returncode}: {self.log}")
+            if time.monotonic() > deadline:
+                raise PerfError(f"mosquitto is not listening on {self.port} after 10 s")
+            time.sleep(0.01)
+
+    def drop_notices(self) -> int:
+        """How many times Mosquitto logged that it dropped messages for a client."""
+        return self.log.read_text(errors="replace").count("dropped") if self.log.exists() else 0
+
+    def stop(self) -> None:
+        end_process(self.process)
+        self.process = None
+
+
+# -- waiting for one event -------------------------------------------------------------------
+
+
+class Slot:
+    """One awaited event: the thread that sees it stores its time and wakes the waiter."""
+
+    __slots__ = ("event", "t")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.t = 0
+
+    def hit(self, t: int) -> None:
+        self.t = t
+        self.event.set()
+
+    def wait(self, timeout: float = SAMPLE_TIMEOUT) -> int | None:
+        return self.t if self.event.wait(timeout) else None
+
+
+class Expectations:
+    """Slots keyed by what will be seen; a hit on a key nobody waits for is ignored."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[Any, Slot] = {}
+
+    def expect(self, key: Any) -> Slot:
+        slot = Slot()
+        with self._lock:
+            self._slots[key] = slot
+        return slot
+
+    def hit(self, key: Any, t: int) -> None:
+        with self._lock:
+            slot = self._slots.pop(key, None)
+        if slot is not None:
+            slot.hit(t)
+
+    def forget(self, key: Any) -> None:
+        with self._lock:
+            self._slots.pop(key, None)
+
+
+# -- MQTT clients ----------------------------------------------------------------------------
+
+
+def _client(role: str) -> paho.Client:
+    return paho.Client(CallbackAPIVersion.VERSION2, client_id=f"perf-{role}-{uuid.uuid4().hex[:8]}")
+
+
+def _connect(client: paho.Client, port: int, start_loop: Callable[[], object]) -> None:
+    connected = threading.Event()
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not reason.is_failure:
+            connected.set()
+
+    client.on_connect = on_connect
+    client.connect(HOST, port, keepalive=60)
+    start_loop()
+    if not connected.wait(10):
+        raise PerfError(f"{client._client_id!r} could not connect to the broker")
+
+
+class Publisher:
+    """The paho client that sends commands and baseline messages.
+
+    Its network loop runs in a thread of ours (`loop_forever`), not paho's `loop_start`: with
+    no paho thread registered, `publish()` writes to the socket at once from the calling thread,
+    as `mosquitto_pub` does, instead of waking a network thread first. The loop thread only
+    reads (CONNACK, PUBACKs) and writes what a full socket buffer held back.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.client = _client("pub")
+        self.client.max_inflight_messages_set(0)  # unlimited: a burst is not held back here
+        self.client.max_queued_messages_set(0)
+        self._thread = threading.Thread(
+            target=self.client.loop_forever, name="perf-pub", daemon=True
+        )
+        _connect(self.client, port, self._thread.start)
+
+    def publish(self, topic: str, payload: str, qos: int = 0) -> paho.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self._thread.join(5)
+
+
+class Subscriber:
+    """A paho client (with paho's own network thread) that timestamps every message on arrival.
+
+    `expect(topic, payload)` before the action; the slot is hit with the arrival time, taken
+    first thing in `on_message`. The last payload of every topic is kept as well.
+    """
+
+    def __init__(self, port: int, role: str = "sub", *, count_topic: str | None = None) -> None:
+        self.client = _client(role)
+        self.expectations = Expectations()
+        self.last: dict[str, bytes] = {}
+        self.count_topic = count_topic
+        self.counted: list[int] = []
+        self.credits: threading.Semaphore | None = None
+        """Released once per counted message (flow control of a windowed burst)."""
+        self._acked: set[int] = set()
+        self._cond = threading.Condition()
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        _connect(self.client, port, self.client.loop_start)
+
+    def _on_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
+        t = now_ns()
+        if message.topic == self.count_topic:
+            self.counted.append(t)
+            if self.credits is not None:
+                self.credits.release()
+            return
+        self.last[message.topic] = bytes(message.payload)
+        self.expectations.hit((message.topic, message.payload), t)
+
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        with self._cond:
+            self._acked.add(mid)
+            self._cond.notify_all()
+
+    def subscribe(self, topics: Iterable[str], qos: int = 0) -> None:
+        """Subscribe and return once the broker acknowledged (retained messages follow)."""
+        result, mid = self.client.subscribe([(topic, qos) for topic in topics])
+        if result != paho.MQTT_ERR_SUCCESS or mid is None:
+            raise PerfError(f"subscribe failed: {result}")
+        with self._cond:
+            if not self._cond.wait_for(lambda: mid in self._acked, 10):
+                raise PerfError("no SUBACK in 10 s")
+
+    def expect(self, topic: str, payload: str) -> Slot:
+        return self.expectations.expect((topic, payload.encode()))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+
+# -- the simulated driver, instrumented ------------------------------------------------------
+
+
+@dataclass
+class TimedBoard(Board):
+    """A `Board` that notes when the driver reads a changed set of levels.
+
+    The simulated driver sends an update as `updates_out.send(encode_levels(board.levels()))`
+    and calls `levels()` nowhere else (the console is not used here). So the moment
+    `levels()` first returns a mask with a new level is the moment the update frame carrying
+    the change is built and sent, a few microseconds of protobuf encoding before the send
+    itself. That is the start of the state latency: "update frame sent -> state received",
+    without the wait for the driver's next periodic tick, and without changing the simulator.
+    """
+
+    changes: list[tuple[int, int]] = field(default_factory=list, repr=False, compare=False)
+    _previous: int | None = field(default=None, repr=False, compare=False)
+
+    def levels(self) -> int:
+        value = super().levels()
+        if value != self._previous:
+            self._previous = value
+            self.changes.append((now_ns(), value))
+        return value
+
+    def sent_with(self, since: int, pin: int, level: int) -> int | None:
+        """Time of the first update after `changes[since]` that showed `pin` at `level`."""
+        for t, value in self.changes[since:]:
+            if (value >> pin) & 1 == level:
+                return t
+        return None
+
+
+class ConfigTap:
+    """The driver's `on_config` callback: every config with its time, and awaited ones.
+
+    It runs in the driver thread right after the frame was received, decoded and applied (the
+    simulator calls it last), so it is late by the decoding and applying, a few microseconds.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[tuple[int, int, int, int]] = []
+        """(time ns, pin (-1: none), mode, value) of every config."""
+        self.expectations = Expectations()
+        self.credits: threading.Semaphore | None = None
+        """Released once per config (flow control of a windowed burst)."""
+
+    def __call__(self, config: PinConfig | None) -> None:
+        t = now_ns()
+        if self.credits is not None:
+            self.credits.release()
+        if config is None:
+            self.records.append((t, -1, -1, -1))
+            return
+        pin = -1 if config.pin is None else config.pin
+        self.records.append((t, pin, config.mode, config.value))
+        self.expectations.hit((pin, config.value), t)
+
+
+# -- what runs as "the bridge" ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """How to run and configure the program under test.
+
+    Only mqtt-gpio-bridge for now. The mqtt-io comparison (a later step) adds a second
+    `Subject` whose `config_text` writes an mqtt-io config for the same broker, pins and
+    topics (`<base>/gpio/<pin>/set`, `.../state`, `<base>/status`), and whose `argv` starts
+    `python -m mqtt_io`. Every phase below takes the subject as a parameter; only the
+    driver side (MALOS over ZeroMQ here) has no mqtt-io counterpart yet, so for mqtt-io the
+    command/state latencies need a GPIO module of its own, while footprint, start-up and the
+    MQTT side carry over as they are.
+    """
+
+    name: str = "mqtt-gpio-bridge"
+
+    def config_text(
+        self,
+        *,
+        mqtt_port: int,
+        malos_port: int,
+        base: str,
+        unique: str,
+        outputs: Sequence[int],
+        inputs: Sequence[int],
+        update_interval: float,
+    ) -> str:
+        lines = [
+            "mqtt:",
+            f"  host: {HOST}",
+            f"  port: {mqtt_port}",
+            f"  base_topic: {base}",
+            "malos:",
+            f"  host: {HOST}",
+            f"  base_port: {malos_port}",
+            f"  update_interval: {update_interval}",
+            "homeassistant:",
+            f"  prefix: perf_ha_{unique}",
+            f"  node_id: perf_{unique}",
+            "pins:",
+        ]
+        for pin in outputs:
+            lines += [f"  - pin: {pin}", "    mode: output", '    initial: "off"']
+        for pin in inputs:
+            lines += [f"  - pin: {pin}", "    mode: input"]
+        return "\n".join(lines) + "\n"
+
+    def argv(self, config: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "mqtt_gpio_bridge",
+            "run",
+            "--config",
+            str(config),
+            "--log-level",
+            "WARNING",
+        ]
+
+
+BRIDGE = Subject()
+
+
+class BridgeRun:
+    """One bridge process with its own simulated driver (fresh ports, fresh board)."""
+
+    def __init__(
+        self,
+        perf: Perf,
+        label: str,
+        *,
+        outputs: Sequence[int],
+        inputs: Sequence[int] = (),
+        update_interval: float = 0.1,
+        board: TimedBoard | None = None,
+        tap: ConfigTap | None = None,
+        subject: Subject = BRIDGE,
+    ) -> None:
+        self.perf = perf
+        self.label = label
+        self.outputs = list(outputs)
+        self.inputs = list(inputs)
+        self.update_interval = update_interval
+        self.board = board if board is not None else TimedBoard()
+        self.tap = tap
+        self.subject = subject
+        self.base = f"perf/{perf.unique}/{label}"
+        self.driver: SimulatedDriver | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.startup_s: float | None = None
+        self.startup_steps: dict[str, float | None] = {}
+        """Seconds from process start to `offline` on the status topic (connected to the
+        broker, the driver not seen yet) and to the driver's first update."""
+        self.exit_status: int | None = None
+
+    def state_topic(self, pin: int) -> str:
+        return f"{self.base}/gpio/{pin}/state"
+
+    def set_topic(self, pin: int) -> str:
+        return f"{self.base}/gpio/{pin}/set"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> BridgeRun:
+        perf = self.perf
+        malos_port = free_port_block(4)
+        self.driver = SimulatedDriver(HOST, malos_port, self.board, on_config=self.tap).start()
+        config = perf.workdir / f"bridge-{self.label}.yaml"
+        config.write_text(
+            self.subject.config_text(
+                mqtt_port=perf.broker.port,
+                malos_port=malos_port,
+                base=self.base,
+                unique=f"{perf.unique}_{self.label}".replace(".", "_"),
+                outputs=self.outputs,
+                inputs=self.inputs,
+                update_interval=self.update_interval,
+            )
+        )
+        perf.sub.subscribe([f"{self.base}/status", f"{self.base}/gpio/+/state"])
+        online = perf.sub.expect(f"{self.base}/status", "online")
+        offline = perf.sub.expect(f"{self.base}/status", "offline")
+        with (perf.workdir / f"bridge-{self.label}.log").open("ab") as log:
+            started = now_ns()
+            self.process = subprocess.Popen(
+                self.subject.argv(config), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            )
+        deadline = time.monotonic() + ONLINE_TIMEOUT
+        at = None
+        while at is None:
+            at = online.wait(0.05)
+            if at is None and (self.process.poll() is not None or time.monotonic() > deadline):
+                self.stop()
+                text = (perf.workdir / f"bridge-{self.label}.log").read_text(errors="replace")
+                raise PerfError(
+                    f"bridge {self.label} not online (exit status {self.exit_status}): "
+                    + " / ".join(text.strip().splitlines()[-3:])
+                )
+        self.startup_s = (at - started) / 1e9
+        mqtt_up = offline.t if offline.event.is_set() else None
+        perf.sub.expectations.forget((f"{self.base}/status", b"offline"))
+        first_update = self.board.changes[0][0] if self.board.changes else None
+        self.startup_steps = {
+            "mqtt": None if mqtt_up is None else (mqtt_up - started) / 1e9,
+            "first_update": None if first_update is None else (first_update - started) / 1e9,
+        }
+        perf.startups.append({"bridge": self.label, "online": self.startup_s, **self.startup_steps})
+        return self
+
+    def wait_states(self, expected: dict[int, str], timeout: float = 5.0) -> list[str]:
+        """Wait until every pin's last state message is as expected; the differences left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wrong = []
+            for pin, payload in expected.items():
+                got = self.perf.sub.last.get(self.state_topic(pin))
+                if got != payload.encode():
+                    wrong.append(f"pin {pin}: state {got!r}, expected {payload!r}")
+            if not wrong or time.monotonic() > deadline:
+                return wrong
+            time.sleep(0.05)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        self.exit_status = end_process(self.process)
+        if self.driver is not None:
+            self.driver.stop()
+            self.driver = None
+
+
+class NullRun:
+    """`perf_null.py` with its own simulated driver: the idle floor (see that file)."""
+
+    def __init__(self, perf: Perf, update_interval: float) -> None:
+        self.perf = perf
+        self.update_interval = update_interval
+        self.driver: SimulatedDriver | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.startup_s: float | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> NullRun:
+        malos_port = free_port_block(4)
+        self.driver = SimulatedDriver(HOST, malos_port).start()
+        frame = encode_pin_config(
+            0, PinMode.INPUT, update_interval=self.update_interval, ping_timeout=5.0
+        )
+        argv = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "perf_null.py"),
+            "--host",
+            HOST,
+            "--base-port",
+            str(malos_port),
+            "--config-hex",
+            frame.hex(),
+        ]
+        started = now_ns()
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT)
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], ONLINE_TIMEOUT)
+        line = self.process.stdout.readline() if ready else b""
+        if line.strip() != b"ready":
+            self.stop()
+            raise PerfError("perf_null.py did not get the driver's first update")
+        self.startup_s = (now_ns() - started) / 1e9
+        return self
+
+    def stop(self) -> None:
+        end_process(self.process)
+        if self.driver is not None:
+            self.driver.stop()
+            self.driver = None
+
+
+# -- the bare ZeroMQ hop ---------------------------------------------------------------------
+
+
+class ZmqHop:
+    """A pyzmq PUSH (this thread) -> PULL (a thread polling like the simulated driver)."""
+
+    def __init__(self) -> None:
+        self.context = zmq.Context()
+        self.pull = self.context.socket(zmq.PULL)
+        self.push = self.context.socket(zmq.PUSH)
+        for sock in (self.pull, self.push):
+            sock.setsockopt(zmq.LINGER, 0)
+        port = self.pull.bind_to_random_port(f"tcp://{HOST}")
+        self.push.connect(f"tcp://{HOST}:{port}")
+        self._slot: Slot | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="perf-zmq-pull", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.pull, zmq.POLLIN)
+        while not self._stop.is_set():
+            for sock, _ in poller.poll(100):  # the simulated driver polls at most 100 ms too
+                sock.recv(zmq.NOBLOCK)
+                t = now_ns()
+                slot, self._slot = self._slot, None
+                if slot is not None:
+                    slot.hit(t)
+
+    def sample(self) -> int | None:
+        """One message through the hop; its latency in ns, None if it never arrived."""
+        slot = Slot()
+        self._slot = slot
+        started = now_ns()
+        self.push.send(b"\x08\x01")
+        at = slot.wait()
+        return None if at is None else at - started
+
+    def warm(self, count: int = 50) -> None:
+        for _ in range(count):
+            self.sample()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.pull.close(0)
+        self.push.close(0)
+        self.context.term()
+
+
+def wait_progress(count: Callable[[], int], target: int) -> None:
+    """Wait until `count()` reaches `target`, or stays put for BURST_STALL seconds."""
+    last, changed = count(), time.monotonic()
+    while last < target and time.monotonic() - changed < BURST_STALL:
+        time.sleep(0.02)
+        if count() != last:
+            last, changed = count(), time.monotonic()
+
+
+def burst_commands(n: int) -> list[tuple[int, int]]:
+    """(pin, value) of n commands: round robin over the 16 pins, each pin alternating between
+    ON and OFF and ending ON (so that every command changes its pin)."""
+    per_pin = [n // PIN_COUNT + (1 if pin < n % PIN_COUNT else 0) for pin in range(PIN_COUNT)]
+    seen = [0] * PIN_COUNT
+    commands = []
+    for i in range(n):
+        pin = i % PIN_COUNT
+        seen[pin] += 1
+        commands.append((pin, (per_pin[pin] - seen[pin] + 1) % 2))
+    return commands
+
+
+def check_order(
+    sent: Sequence[tuple[int, int]], received: Sequence[tuple[int, int]]
+) -> tuple[bool, list[int]]:
+    """Whether `received` is `sent` in order with some items missing (a subsequence), and how
+    many each pin lost (negative: more received than sent).
+
+    MQTT keeps one client's order, the bridge handles messages in turn and ZeroMQ keeps
+    order, so the configs must come in the order of the commands.
+    """
+    position, in_order = 0, True
+    for item in received:
+        while position < len(sent) and sent[position] != item:
+            position += 1
+        if position == len(sent):
+            in_order = False
+            break
+        position += 1
+    lost = [0] * PIN_COUNT
+    for pin, _value in sent:
+        lost[pin] += 1
+    for pin, _value in received:
+        if 0 <= pin < PIN_COUNT:
+            lost[pin] -= 1
+    return in_order, lost
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    samples: int
+    rtt_messages: int
+    burst: int
+    window: int
+    idle_s: float
+    matrix_s: float
+    python_starts: int
+    wait_quiet: bool
+
+
+@dataclass
+class IdleResult:
+    pins: int
+    interval: float
+    window_s: float
+    cpu_pct: float
+    rss_kb: int
+    hwm_kb: int
+    startup_s: float | None
+    null_cpu_pct: float
+    null_rss_kb: int
+    null_startup_s: float | None
+    pss_kb: int = 0
+    uss_kb: int = 0
+    null_pss_kb: int = 0
+    null_uss_kb: int = 0
+    exit_status: int | None = None
+
+
+class Perf:
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.unique = uuid.uuid4().hex[:8]
+        self.broker = Broker(workdir)
+        self.sub: Subscriber
+        self.pub: Publisher
+        self.series: dict[str, Series] = {
+            key: Series(name)
+            for key, name in [
+                ("rtt", "broker round trip, back to back"),
+                ("rtt_end", "broker round trip, back to back (again at the end)"),
+                ("rtt_paced", "broker round trip, paced 0.1 s"),
+                ("zmq", "ZeroMQ PUSH -> PULL, paced 0.1 s"),
+                ("command", "command: set publish -> driver config"),
+                ("state", "state: driver update sent -> state message"),
+            ]
+        }
+        self.throughput: dict[str, Any] = {}
+        self.burst_baseline: dict[str, Any] = {}
+        self.idle: list[IdleResult] = []
+        self.startups: list[dict[str, Any]] = []
+        self.python_start_s: list[float] = []
+        self.exits: dict[str, int | None] = {}
+        self.contention: list[str] = []
+        self.loads: list[tuple[str, str]] = []
+        self.peak_hwm_kb = 0
+
+    # -- phases ----------------------------------------------------------------------------
+
+    def quiet(self, phase: str) -> None:
+        """Before a phase: wait until no other benchmark runs (or note that one does)."""
+        others = other_benchmarks()
+        if others and self.settings.wait_quiet:
+            print(f"perf: waiting for other benchmarks to end before {phase}:", flush=True)
+            for line in others:
+                print(f"  {line}", flush=True)
+            while others:
+                time.sleep(30)
+                others = other_benchmarks()
+        elif others:
+            self.contention.append(f"{phase}: {'; '.join(others)}")
+        self.loads.append((phase, load_average()))
+        print(f"perf: {phase} (load average {load_average()})", flush=True)
+
+    def start(self) -> None:
+        self.broker.start()
+        self.sub = Subscriber(self.broker.port)
+        self.pub = Publisher(self.broker.port)
+
+    def close(self) -> None:
+        for closer in (getattr(self, "pub", None), getattr(self, "sub", None)):
+            if closer is not None:
+                closer.close()
+        self.broker.stop()
+
+    def rtt_sample(self, topic: str, seq: int) -> int | None:
+        slot = self.sub.expect(topic, str(seq))
+        started = now_ns()
+        self.pub.publish(topic, str(seq))
+        at = slot.wait()
+        if at is None:
+            self.sub.expectations.forget((topic, str(seq).encode()))
+            return None
+        return at - started
+
+    def round_trips(self, key: str, count: int) -> None:
+        """Baseline 1: one small message in flight at a time, back to back."""
+        topic = f"perf/{self.unique}/rtt-{key}"
+        self.sub.subscribe([topic])
+        series = self.series[key]
+        for seq in range(count + 100):
+            latency = self.rtt_sample(topic, seq)
+            if seq >= 100:  # the first 100 warm the path up
+                series.record(latency)
+
+    def latencies(self) -> None:
+        """Command and state latency, interleaved with the paced baselines.
+
+        One cycle: command sample (then its state echo is awaited, so that the bridge is
+        quiet again), gap, state sample, gap, paced round trip, gap, paced ZeroMQ hop, gap.
+        """
+        board = TimedBoard()
+        tap = ConfigTap()
+        run = BridgeRun(
+            self,
+            "latency",
+            outputs=range(8),
+            inputs=range(8, 16),
+            update_interval=0.1,
+            board=board,
+            tap=tap,
+        )
+        run.start()
+        hop = ZmqHop()
+        try:
+            time.sleep(SETTLE)
+            if run.wait_states({pin: "OFF" for pin in range(16)}):
+                raise PerfError("the latency bridge did not publish every pin OFF")
+            hop.warm()
+            rtt_topic = f"perf/{self.unique}/rtt-paced"
+            self.sub.subscribe([rtt_topic])
+            for _ in range(20):  # warm the paced path too
+                self.rtt_sample(rtt_topic, -1)
+            s = self.series
+            for i in range(self.settings.samples):
+                s["command"].record(self.command_sample(run, tap, value=1 - i % 2))
+                time.sleep(GAP)
+                s["state"].record(self.state_sample(run, board, level=1 - i % 2))
+                time.sleep(GAP)
+                s["rtt_paced"].record(self.rtt_sample(rtt_topic, i))
+                time.sleep(GAP)
+                s["zmq"].record(hop.sample())
+                time.sleep(GAP)
+                if not run.alive():
+                    raise PerfError("the latency bridge died")
+                if (i + 1) % 100 == 0:
+                    print(f"perf:   {i + 1}/{self.settings.samples} latency cycles", flush=True)
+            self.peak_hwm_kb = max(self.peak_hwm_kb, memory_kb(run.pid)[1])
+        finally:
+            hop.close()
+            run.stop()
+            self.exits["latency bridge"] = run.exit_status
+
+    def command_sample(self, run: BridgeRun, tap: ConfigTap, value: int) -> int | None:
+        """2: a QoS 0 set on pin 0 -> its config at the driver (ns); then the state echo."""
+        payload = "ON" if value else "OFF"
+        key = (CMD_PIN, value)
+        config_slot = tap.expectations.expect(key)
+        echo = self.sub.expect(run.state_topic(CMD_PIN), payload)
+        started = now_ns()
+        self.pub.publish(run.set_topic(CMD_PIN), payload)
+        at = config_slot.wait()
+        if at is None:
+            tap.expectations.forget(key)
+        # The bridge publishes the new state at the driver's next update: let that pass, so
+        # that the next sample starts with a quiet bridge and broker.
+        echo.wait()
+        return None if at is None else at - started
+
+    def state_sample(self, run: BridgeRun, board: TimedBoard, level: int) -> int | None:
+        """3: input pin 8 flipped from outside; update sent -> state message (ns)."""
+        assert run.driver is not None
+        arrival = self.sub.expect(run.state_topic(STATE_PIN), "ON" if level else "OFF")
+        mark = len(board.changes)
+        run.driver.set_input(STATE_PIN, level)
+        at = arrival.wait(SAMPLE_TIMEOUT + run.update_interval)
+        sent = board.sent_with(mark, STATE_PIN, level)
+        return None if at is None or sent is None else at - sent
+
+    def publish_burst(
+        self, messages: Sequence[tuple[str, str]], credits: threading.Semaphore | None
+    ) -> dict[str, Any]:
+        """Publish QoS 1 `messages` as fast as paho takes them; with `credits`, one credit per
+        message, returned when it arrived at the far end (a window of in-flight messages).
+
+        Returns the times: start, end of the publish loop, last PUBACK, and whether the
+        window stalled (a message never arrived).
+        """
+        started = now_ns()
+        infos = []
+        stalled = False
+        for topic, payload in messages:
+            if credits is not None and not credits.acquire(timeout=BURST_STALL):
+                stalled = True
+                break
+            infos.append(self.pub.publish(topic, payload, qos=1))
+        published = now_ns()
+        acked = self._wait_acked(infos)
+        return {
+            "started": started,
+            "publish_loop_s": (published - started) / 1e9,
+            "all_acked_s": None if acked is None else (acked - started) / 1e9,
+            "window_stalled": stalled,
+        }
+
+    def burst_broker_only(self, window: int | None) -> dict[str, Any]:
+        """Throughput baseline: the same QoS 1 burst to a bare paho subscriber."""
+        topic = f"perfburst/{self.unique}/{window}"
+        counter = Subscriber(self.broker.port, "burst", count_topic=topic)
+        try:
+            counter.subscribe([topic], qos=1)
+            n = self.settings.burst
+            counter.credits = None if window is None else threading.Semaphore(window)
+            timing = self.publish_burst(
+                [(topic, "ON" if i % 2 else "OFF") for i in range(n)], counter.credits
+            )
+            wait_progress(lambda: len(counter.counted), n)
+            got = list(counter.counted)
+            span = (got[-1] - timing["started"]) / 1e9 if got else float("nan")
+            return {
+                **timing,
+                "sent": n,
+                "received": len(got),
+                "lost": n - len(got),
+                "rate_per_s": len(got) / span if got else 0.0,
+            }
+        finally:
+            counter.close()
+
+    def _wait_acked(self, infos: list[paho.MQTTMessageInfo]) -> int | None:
+        deadline = time.monotonic() + 60
+        for info in infos:
+            while not info.is_published():
+                if time.monotonic() > deadline:
+                    return None
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(0.1)
+        return now_ns()
+
+    def burst_through_bridge(
+        self, run: BridgeRun, tap: ConfigTap, window: int | None
+    ) -> dict[str, Any]:
+        """4: N set commands, QoS 1, round robin over the 16 outputs, each pin alternating and
+        ending ON; every one must become a config, in order, and the pins must end ON.
+
+        `window`: at most that many commands published and not yet seen as configs at the
+        driver (None: all at once).
+        """
+        n = self.settings.burst
+        commands = burst_commands(n)
+        topics = [run.set_topic(pin) for pin in range(PIN_COUNT)]
+        first_record = len(tap.records)
+        drops_before = self.broker.drop_notices()
+        log = self.workdir / f"bridge-{run.label}.log"
+        held_before = log.read_text(errors="replace").count("not taking configs")
+        tap.credits = None if window is None else threading.Semaphore(window)
+        timing = self.publish_burst(
+            [(topics[pin], "ON" if value else "OFF") for pin, value in commands], tap.credits
+        )
+        wait_progress(lambda: len(tap.records) - first_record, n)
+        time.sleep(0.5)  # anything after the last expected config (resends) is counted too
+        tap.credits = None
+        records = [(t, pin, value) for t, pin, _mode, value in tap.records[first_record:]]
+        in_order, lost_per_pin = check_order(commands, [(p, v) for _t, p, v in records])
+        # Final state: every pin ON on the board (output, high) and in its retained state.
+        final_problems = []
+        levels, direction = run.board.levels(), run.board.direction
+        for pin in range(PIN_COUNT):
+            if not (direction >> pin) & 1:
+                final_problems.append(f"pin {pin}: not an output on the board")
+            elif not (levels >> pin) & 1:
+                final_problems.append(f"pin {pin}: low on the board, last command ON")
+        final_problems += run.wait_states(dict.fromkeys(range(PIN_COUNT), "ON"))
+        span = (records[-1][0] - timing["started"]) / 1e9 if records else float("nan")
+        times = [t for t, _pin, _value in records]
+        steady = float("nan")
+        if len(times) >= 20:
+            low, high = times[len(times) // 10], times[len(times) * 9 // 10]
+            steady = (len(times) * 8 // 10) / ((high - low) / 1e9) if high > low else steady
+        lost = sum(max(0, x) for x in lost_per_pin)
+        extra = sum(max(0, -x) for x in lost_per_pin)
+        return {
+            **timing,
+            "window": window,
+            "sent": n,
+            "configs": len(records),
+            "lost": lost,
+            "extra": extra,
+            "lost_per_pin": lost_per_pin,
+            "in_order": in_order,
+            "final_ok": not final_problems,
+            "final_problems": final_problems,
+            "nothing_lost": lost == 0 and extra == 0 and in_order and not final_problems,
+            "span_s": span,
+            "rate_per_s": len(records) / span if records else 0.0,
+            "steady_rate_per_s": steady,
+            "broker_drop_notices": self.broker.drop_notices() - drops_before,
+            "bridge_held_warnings": log.read_text(errors="replace").count("not taking configs")
+            - held_before,
+        }
+
+    def idle_window(
+        self, pins: int, interval: float, seconds: float, *, throughput: bool = False
+    ) -> None:
+        """5: one bridge with `pins` outputs idling for `seconds`, perf_null.py beside it."""
+        label = f"idle-{pins}p-{interval:g}s"
+        tap = ConfigTap()
+        run = BridgeRun(self, label, outputs=range(pins), update_interval=interval, tap=tap)
+        null: NullRun | None = None
+        try:
+            run.start()
+            # Started once the bridge is up: two interpreters starting at once would share
+            # the cores and slow each other's start-up.
+            null = NullRun(self, interval).start()
+            time.sleep(SETTLE)
+            pids = (run.pid, null.pid)
+            before = [cpu_ticks(pid) for pid in pids]
+            t0 = time.monotonic()
+            time.sleep(seconds)
+            after = [cpu_ticks(pid) for pid in pids]
+            wall = time.monotonic() - t0
+            if not run.alive():
+                raise PerfError(f"bridge {label} died")
+            share = [100 * (b - a) / TICKS / wall for a, b in zip(before, after, strict=True)]
+            rss, hwm = memory_kb(run.pid)
+            null_rss, _ = memory_kb(null.pid)
+            result = IdleResult(
+                pins=pins,
+                interval=interval,
+                window_s=wall,
+                cpu_pct=share[0],
+                rss_kb=rss,
+                hwm_kb=hwm,
+                startup_s=run.startup_s,
+                null_cpu_pct=share[1],
+                null_rss_kb=null_rss,
+                null_startup_s=null.startup_s,
+            )
+            result.pss_kb, result.uss_kb = memory_detail_kb(run.pid)
+            result.null_pss_kb, result.null_uss_kb = memory_detail_kb(null.pid)
+            null.stop()
+            null = None
+            if throughput:
+                self.quiet("throughput through the bridge")
+                window = self.settings.window
+                self.throughput["windowed"] = self.burst_through_bridge(run, tap, window)
+                self.throughput["burst"] = self.burst_through_bridge(run, tap, None)
+                self.throughput["hwm_after_kb"] = memory_kb(run.pid)[1]
+            self.peak_hwm_kb = max(self.peak_hwm_kb, memory_kb(run.pid)[1])
+            self.idle.append(result)
+            print(
+                f"perf:   {label}: {result.cpu_pct:.3f}% CPU, {mb(rss)} "
+                f"(null {result.null_cpu_pct:.3f}%), start-up {run.startup_s:.3f} s",
+                flush=True,
+            )
+        finally:
+            if null is not None:
+                null.stop()
+            run.stop()
+            self.exits[label] = run.exit_status
+            if self.idle and self.idle[-1].pins == pins and self.idle[-1].interval == interval:
+                self.idle[-1].exit_status = run.exit_status
+
+    def python_starts(self) -> None:
+        """Start-up baseline: a bare interpreter, `python -c pass`."""
+        for _ in range(self.settings.python_starts):
+            started = now_ns()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            self.python_start_s.append((now_ns() - started) / 1e9)
+
+    def run(self) -> None:
+        s = self.settings
+        self.quiet("broker round trip (back to back)")
+        self.start()
+        self.round_trips("rtt", s.rtt_messages)
+        self.python_starts()
+        self.quiet("latency (command, state, paced baselines)")
+        self.latencies()
+        self.quiet("throughput baseline (broker only)")
+        self.burst_baseline["windowed"] = self.burst_broker_only(s.window)
+        self.burst_baseline["burst"] = self.burst_broker_only(None)
+        self.quiet("idle 16 pins 0.1 s, then throughput")
+        self.idle_window(16, 0.1, s.idle_s, throughput=True)
+        self.quiet("idle 16 pins 0.02 s")
+        self.idle_window(16, 0.02, s.idle_s)
+        for interval in (1.0, 0.1, 0.02):
+            for pins in (1, 4):
+                self.quiet(f"idle {pins} pins {interval:g} s")
+                self.idle_window(pins, interval, s.matrix_s)
+        self.quiet("idle 16 pins 1 s")
+        self.idle_window(16, 1.0, s.matrix_s)
+        self.quiet("broker round trip again (drift)")
+        self.round_trips("rtt_end", s.rtt_messages)
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("PASS" if ok else "**FAIL**")
+
+
+def ratio(value: float, base: float) -> str:
+    if not base or math.isnan(base) or math.isnan(value):
+        return "-"
+    return f"{value / base:.2f}x"
+
+
+def machine_facts() -> dict[str, str]:
+    facts = {
+        "nproc": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                facts["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["mosquitto", "-h"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.splitlines()
+        facts["mosquitto"] = out[0] if out else "?"
+    versions = {}
+    for module in ("paho.mqtt", "aiomqtt", "zmq", "google.protobuf", "pydantic"):
+        with contextlib.suppress(Exception):
+            imported = __import__(module, fromlist=["__version__"])
+            versions[module] = str(getattr(imported, "__version__", "?"))
+    facts["libraries"] = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return facts
+
+
+def code_facts() -> dict[str, str]:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "mqtt_gpio_bridge").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    facts = {"bridge sources sha256": digest.hexdigest()[:16]}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "mqtt_gpio_bridge"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+        facts["bridge code"] = f"git {head}" + (" + uncommitted changes" if dirty else " (clean)")
+    return facts
+
+
+def matrix_section(perf: Perf) -> list[str]:
+    """The idle CPU table by pins and update interval, and how it grows."""
+    matrix = [
+        "",
+        "Idle CPU (% of one core) and VmRSS by configured pins (all outputs) and update "
+        "interval; in brackets the floor, perf_null.py, in the same window:",
+        "",
+        "| pins | 1 s | 0.1 s | 0.02 s |",
+        "|---|---|---|---|",
+    ]
+    for pins in (1, 4, 16):
+        cells = []
+        for interval in (1.0, 0.1, 0.02):
+            r = next((x for x in perf.idle if x.pins == pins and x.interval == interval), None)
+            cells.append(
+                "-"
+                if r is None
+                else f"{r.cpu_pct:.3f}% ({r.null_cpu_pct:.3f}%), {mb(r.rss_kb)}, {r.window_s:.0f} s"
+            )
+        matrix.append(f"| {pins} | {' | '.join(cells)} |")
+    growth = []
+    for interval in (1.0, 0.1, 0.02):
+        by_pins = {r.pins: r.cpu_pct for r in perf.idle if r.interval == interval}
+        if 1 in by_pins and 16 in by_pins:
+            growth.append(
+                f"at {interval:g} s: 1 -> 16 pins {by_pins[1]:.3f}% -> {by_pins[16]:.3f}%"
+            )
+
+    def per_update_us(by_interval: dict[float, float]) -> float:
+        """CPU per driver update: the slope between 1 and 50 updates a second."""
+        return (by_interval[0.02] - by_interval[1.0]) / 100 / (1 / 0.02 - 1 / 1.0) * 1e6
+
+    for pins in (1, 4, 16):
+        by_interval = {r.interval: r.cpu_pct for r in perf.idle if r.pins == pins}
+        if 1.0 in by_interval and 0.02 in by_interval:
+            growth.append(
+                f"{pins} pins: 1 s -> 0.02 s {by_interval[1.0]:.3f}% -> "
+                f"{by_interval[0.02]:.3f}% (about {per_update_us(by_interval):.0f} µs of CPU "
+                "per update)"
+            )
+    null_by_interval = {
+        interval: statistics.median([r.null_cpu_pct for r in perf.idle if r.interval == interval])
+        for interval in (1.0, 0.02)
+        if any(r.interval == interval for r in perf.idle)
+    }
+    if len(null_by_interval) == 2:
+        growth.append(
+            f"floor (perf_null.py, median): about {per_update_us(null_by_interval):.0f} µs "
+            "per update"
+        )
+    if growth:
+        matrix += ["", "Growth: " + "; ".join(growth) + "."]
+
+    return matrix
+
+
+def throughput_rows(perf: Perf, target: Callable[[str, bool | None], str]) -> list[str]:
+    """Rows for 4: the sustained (windowed) run, then the raw burst."""
+    rows = []
+    kinds = (
+        ("windowed", f"sustained, at most {perf.settings.window} in flight end to end"),
+        ("burst", "raw burst, all published at once"),
+    )
+    for kind, title in kinds:
+        tp, bb = perf.throughput.get(kind), perf.burst_baseline.get(kind, {})
+        if not tp:
+            continue
+        name = "throughput sustained" if kind == "windowed" else "raw burst"
+        goal = f">= {THROUGHPUT_TARGET:.0f}/s, nothing lost"
+        ok = tp["rate_per_s"] >= THROUGHPUT_TARGET and tp["nothing_lost"]
+        rows.append(
+            f"| 4. throughput, {title}: {tp['sent']} QoS 1 sets over 16 outputs -> configs "
+            f"| {tp['rate_per_s']:.0f}/s | steady {tp['steady_rate_per_s']:.0f}/s "
+            f"| bare paho subscriber, same: {bb.get('rate_per_s', 0):.0f}/s "
+            f"(lost {bb.get('lost', '-')}) | {ratio(tp['rate_per_s'], bb.get('rate_per_s', 0))} "
+            f"| {goal} | {target(name, ok)} |"
+        )
+        rows.append(
+            f"| 4. ({kind}) configs received / lost / extra / in order / final state right "
+            f"| {tp['configs']} / {tp['lost']} / {tp['extra']} / {tp['in_order']} "
+            f"/ {tp['final_ok']} | | Mosquitto 'dropped' notices: "
+            f"{tp['broker_drop_notices']}; bridge 'not taking configs': "
+            f"{tp['bridge_held_warnings']}; publish loop {tp['publish_loop_s']:.2f} s "
+            "| | zero lost, in order, final = last | |"
+        )
+    return rows
+
+
+def build_report(
+    perf: Perf, settings: Settings, started: datetime.datetime
+) -> tuple[str, dict[str, Any]]:
+    s = perf.series
+    rtt, paced, hop, cmd, state = s["rtt"], s["rtt_paced"], s["zmq"], s["command"], s["state"]
+    cmd_base50, cmd_base99 = rtt.p50 + hop.p50, rtt.p99 + hop.p99
+    paced_base50, paced_base99 = paced.p50 + hop.p50, paced.p99 + hop.p99
+    targets: list[tuple[str, bool | None]] = []
+
+    def target(name: str, ok: bool | None) -> str:
+        targets.append((name, ok))
+        return verdict(ok)
+
+    rows = [
+        "| measure | p50 | p99 | baseline (same run) p50 / p99 | ratio p50 / p99 | target "
+        "| result |",
+        "|---|---|---|---|---|---|---|",
+        f"| 1. {rtt.name} ({len(rtt.samples)} msgs) | {us(rtt.p50)} | {us(rtt.p99)} "
+        "| (baseline) | | | |",
+        f"| 1. {s['rtt_end'].name} | {us(s['rtt_end'].p50)} | {us(s['rtt_end'].p99)} "
+        f"| {us(rtt.p50)} / {us(rtt.p99)} (start) | {ratio(s['rtt_end'].p50, rtt.p50)} / "
+        f"{ratio(s['rtt_end'].p99, rtt.p99)} | drift only | |",
+        f"| 1. {paced.name} ({len(paced.samples)}) | {us(paced.p50)} | {us(paced.p99)} "
+        "| (baseline) | | | |",
+        f"| 1. {hop.name} ({len(hop.samples)}) | {us(hop.p50)} | {us(hop.p99)} "
+        "| (baseline) | | | |",
+        f"| 2. {cmd.name} ({len(cmd.samples)}, lost {cmd.lost}) | {us(cmd.p50)} | {us(cmd.p99)} "
+        f"| round trip + ZeroMQ: {us(cmd_base50)} / {us(cmd_base99)} "
+        f"| {ratio(cmd.p50, cmd_base50)} / {ratio(cmd.p99, cmd_base99)} "
+        f"| p50 <= {CMD_P50_FACTOR}x, p99 <= {CMD_P99_FACTOR}x "
+        f"| p50 {target('command p50', cmd.p50 <= CMD_P50_FACTOR * cmd_base50)}, "
+        f"p99 {target('command p99', cmd.p99 <= CMD_P99_FACTOR * cmd_base99)} |",
+        f"| 2. (same, against the paced round trip) | | "
+        f"| paced round trip + ZeroMQ: {us(paced_base50)} / {us(paced_base99)} "
+        f"| {ratio(cmd.p50, paced_base50)} / {ratio(cmd.p99, paced_base99)} | information | |",
+        f"| 3. {state.name} ({len(state.samples)}, lost {state.lost}) | {us(state.p50)} "
+        f"| {us(state.p99)} | paced round trip + ZeroMQ: {us(paced_base50)} / "
+        f"{us(paced_base99)} | {ratio(state.p50, paced_base50)} / "
+        f"{ratio(state.p99, paced_base99)} | p50 <= {STATE_P50_FACTOR}x "
+        f"| {target('state p50', state.p50 <= STATE_P50_FACTOR * paced_base50)} |",
+    ]
+    rows += throughput_rows(perf, target)
+    main_idle = next((r for r in perf.idle if r.pins == 16 and r.interval == 0.1), None)
+    fast_idle = next((r for r in perf.idle if r.pins == 16 and r.interval == 0.02), None)
+    python_start = statistics.median(perf.python_start_s) if perf.python_start_s else float("nan")
+    for r, name, limit in ((main_idle, "0.1 s", IDLE_CPU_TARGET), (fast_idle, "0.02 s", None)):
+        if r is None:
+            continue
+        ok = None if limit is None else r.cpu_pct <= limit
+        rows.append(
+            f"| 5. idle CPU, 16 pins, update_interval {name} ({r.window_s:.0f} s) "
+            f"| {r.cpu_pct:.3f}% | | floor (perf_null.py, same window): {r.null_cpu_pct:.3f}% "
+            f"| {ratio(r.cpu_pct, r.null_cpu_pct)} "
+            f"| {f'<= {limit:.1f}% of one core' if limit else 'information'} "
+            f"| {target('idle CPU 16 pins 0.1 s', ok) if limit else '-'} |"
+        )
+    if main_idle is not None:
+        rows.append(
+            f"| 5. resident memory (VmRSS) after the idle window, 16 pins 0.1 s "
+            f"| {mb(main_idle.rss_kb)} | | floor: {mb(main_idle.null_rss_kb)} "
+            f"| {ratio(main_idle.rss_kb, main_idle.null_rss_kb)} | <= {RSS_TARGET_MB:.0f} MB "
+            f"| {target('RSS idle', main_idle.rss_kb / 1024 <= RSS_TARGET_MB)} |"
+        )
+        rows.append(
+            f"| 5. the same, PSS / private (USS) | {mb(main_idle.pss_kb)} "
+            f"| {mb(main_idle.uss_kb)} | floor: {mb(main_idle.null_pss_kb)} / "
+            f"{mb(main_idle.null_uss_kb)} | {ratio(main_idle.pss_kb, main_idle.null_pss_kb)} / "
+            f"{ratio(main_idle.uss_kb, main_idle.null_uss_kb)} | information | |"
+        )
+    if perf.peak_hwm_kb:
+        rows.append(
+            f"| 5. peak resident memory (VmHWM) of any bridge, burst included "
+            f"| {mb(perf.peak_hwm_kb)} | | | | <= {RSS_TARGET_MB:.0f} MB "
+            f"| {target('peak RSS', perf.peak_hwm_kb / 1024 <= RSS_TARGET_MB)} |"
+        )
+    if perf.startups:
+        times = [step["online"] for step in perf.startups]
+        median_start = statistics.median(times)
+        null_starts = [r.null_startup_s for r in perf.idle if r.null_startup_s is not None]
+        null_median = statistics.median(null_starts) if null_starts else float("nan")
+
+        def median_step(key: str) -> str:
+            values = [step[key] for step in perf.startups if step[key] is not None]
+            return secs(statistics.median(values)) if values else "-"
+
+        rows.append(
+            f"| 5. start-up to `online` ({len(times)} starts) | median {median_start:.3f} s "
+            f"| max {max(times):.3f} s (first {times[0]:.3f} s) "
+            f"| `python -c pass` {python_start:.3f} s; perf_null.py to first update "
+            f"{secs(null_median)} | {ratio(median_start, python_start)} / "
+            f"{ratio(median_start, null_median)} | < {STARTUP_TARGET} s "
+            f"| median {target('start-up median', median_start < STARTUP_TARGET)}, "
+            f"max {target('start-up max', max(times) < STARTUP_TARGET)} |"
+        )
+        rows.append(
+            f"| 5. start-up steps (medians): `offline` published (broker connected) "
+            f"| {median_step('mqtt')} | | driver's first update sent: "
+            f"{median_step('first_update')} | | information | |"
+        )
+
+    matrix = matrix_section(perf)
+    summary = ["", "Targets: " + ", ".join(f"{name} {verdict(ok)}" for name, ok in targets)]
+    notes = [
+        "",
+        "How each figure is taken:",
+        "",
+        "- Round trip: paho publisher (QoS 0, writes from the calling thread) -> Mosquitto -> "
+        "paho subscriber (timestamp first thing in `on_message`); one message in flight.",
+        "- ZeroMQ: pyzmq PUSH -> PULL on 127.0.0.1 (the PULL in a thread polling as the "
+        "simulated driver does), warm, paced 0.1 s.",
+        "- Command: QoS 0 publish on `<base>/gpio/0/set`, ON/OFF alternating -> the simulated "
+        "driver's `on_config` (after receiving, decoding and applying the frame); the next "
+        "sample waits for the bridge's state echo, then 0.1 s.",
+        "- State: input pin 8 flipped from outside; from the moment the driver reads the "
+        "changed levels to send the update (a `Board` subclass timestamps `levels()`) to the "
+        "state message at the subscriber; 0.1 s gap before each flip.",
+        "- Command, state, paced round trip and ZeroMQ samples are interleaved, one of each "
+        "per cycle, so drift hits them alike. Targets compare the command latency with the "
+        "back-to-back round trip (item 1), the state latency with the paced one.",
+        "- Throughput: configs received / (last config - first publish); steady = the middle "
+        "80% of the configs over their time span. Sustained: the publisher holds a command "
+        "back while `--window` of them are published and not yet seen at the driver (the "
+        "baseline: not yet seen by the bare subscriber). Raw burst: all at once; Mosquitto's "
+        "default queue for a QoS 1 subscriber (20 in flight + 1000 queued) then drops what the "
+        "subscriber does not take in time, whoever it is. The publisher, the simulated "
+        "driver and the bare subscriber share this process (one GIL), so both rates are "
+        "lower bounds.",
+        "- CPU: utime + stime from /proc over the window (10 ms ticks); bridge pins are "
+        "outputs, initial off, discovery on, other settings default.",
+        "- Start-up: from just before the bridge process is spawned to `online` at the "
+        "subscriber. The bridge goes online at the driver's first update, and the driver "
+        "(like MALOS) looks for a first ping only every 100 ms, so up to 0.1 s of it is the "
+        "driver's.",
+    ]
+    context = ["", "| run | value |", "|---|---|"]
+    facts = {
+        "date": started.isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        **machine_facts(),
+        **code_facts(),
+        "load average at each phase": "; ".join(f"{p}: {load}" for p, load in perf.loads),
+        "other benchmarks running": "; ".join(perf.contention) or "none seen",
+        "bridge exit statuses (SIGTERM)": ", ".join(f"{k} {v}" for k, v in perf.exits.items()),
+        "logs": str(perf.workdir),
+    }
+    context += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts.items()]
+    mqtt_io = [
+        "",
+        "## mqtt-io",
+        "",
+        "Not measured yet (a later step): add a `Subject` for mqtt-io in benchmarks/perf.py "
+        "and run the same phases against it.",
+    ]
+    text = "\n".join(
+        [
+            f"# mqtt-gpio-bridge performance, {started:%Y-%m-%d %H:%M}",
+            "",
+            *rows,
+            *summary,
+            *matrix,
+            *notes,
+            *context,
+            *mqtt_io,
+        ]
+    )
+    data = {
+        "facts": facts,
+        "settings": settings.__dict__,
+        "series": {key: {**v.summary(), "samples_us": v.samples} for key, v in s.items()},
+        "throughput": perf.throughput,
+        "throughput_baseline": perf.burst_baseline,
+        "idle": [r.__dict__ for r in perf.idle],
+        "startups": perf.startups,
+        "python_start_s": perf.python_start_s,
+        "targets": dict(targets),
+    }
+    return text, data
+
+
+def write_chart(perf: Perf, path: Path) -> str:
+    """Latency distributions (left) and idle CPU (right); a note if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "chart skipped: matplotlib is not installed (.venv/bin/pip install matplotlib)"
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 7))
+    for key, style in (
+        ("rtt", ":"),
+        ("rtt_paced", "--"),
+        ("zmq", "-."),
+        ("command", "-"),
+        ("state", "-"),
+    ):
+        series = perf.series[key]
+        if not series.samples:
+            continue
+        ordered = sorted(series.samples)
+        fractions = [(i + 1) / len(ordered) for i in range(len(ordered))]
+        left.step(
+            ordered,
+            fractions,
+            style,
+            where="post",
+            label=f"{series.name} (p50 {us(series.p50)}, p99 {us(series.p99)})",
+        )
+    left.set_xscale("log")
+    left.set_xlabel("latency, µs (log)")
+    left.set_ylabel("fraction of samples at or below")
+    left.axhline(0.5, color="grey", linewidth=0.5)
+    left.axhline(0.99, color="grey", linewidth=0.5)
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
+    left.set_title("latency distributions (same run)")
+    intervals = (1.0, 0.1, 0.02)
+    for pins, marker in ((1, "o"), (4, "s"), (16, "^")):
+        points = [
+            (r.interval, r.cpu_pct)
+            for i in intervals
+            for r in perf.idle
+            if r.pins == pins and r.interval == i
+        ]
+        if points:
+            right.plot(*zip(*points, strict=True), marker=marker, label=f"bridge, {pins} pins")
+    null_points = sorted(
+        {
+            r.interval: statistics.median(
+                [x.null_cpu_pct for x in perf.idle if x.interval == r.interval]
+            )
+            for r in perf.idle
+        }.items()
+    )
+    if null_points:
+        right.plot(*zip(*null_points, strict=True), "k--", marker="x", label="floor: perf_null.py")
+    right.plot(
+        [0.1], [IDLE_CPU_TARGET], "r*", markersize=12, label="target: 16 pins at 0.1 s, at most"
+    )
+    right.set_xscale("log")
+    right.set_xticks(list(intervals), [f"{i:g}" for i in intervals])
+    right.set_xlabel("update_interval, s (log)")
+    right.set_ylabel("idle CPU, % of one core")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    right.set_title("idle CPU by pins and update interval")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return f"chart: {path}"
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run (~2 min)")
+    parser.add_argument("--samples", type=int, help="latency cycles (500; quick 40)")
+    parser.add_argument("--rtt-messages", type=int, help="back-to-back round trips (2000; 300)")
+    parser.add_argument("--burst", type=int, help="set commands in a burst (20000; 3000)")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=500,
+        help="sustained run: most commands in flight end to end (500)",
+    )
+    parser.add_argument("--idle", type=float, help="idle window, 16 pins 0.1/0.02 s (60; 5)")
+    parser.add_argument("--matrix", type=float, help="idle window, other cells (30; 3)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--no-wait", action="store_true", help="do not wait for soak.py/scale.py to end"
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+
+    def pick(value: Any, full: Any, short: Any) -> Any:
+        return value if value is not None else (short if quick else full)
+
+    settings = Settings(
+        samples=pick(args.samples, 500, 40),
+        rtt_messages=pick(args.rtt_messages, 2000, 300),
+        burst=pick(args.burst, 20000, 3000),
+        window=args.window,
+        idle_s=pick(args.idle, 60.0, 5.0),
+        matrix_s=pick(args.matrix, 30.0, 3.0),
+        python_starts=5 if not quick else 2,
+        wait_quiet=not args.no_wait,
+    )
+    if shutil.which("mosquitto") is None:
+        print("mosquitto is not installed (apt-get install mosquitto)", file=sys.stderr)
+        return 2
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    started = datetime.datetime.now()
+    workdir = Path(tempfile.mkdtemp(prefix="mqtt-gpio-perf-"))
+    perf = Perf(settings, workdir)
+    print(f"perf: logs in {workdir}", flush=True)
+    failure = None
+    try:
+        perf.run()
+    except KeyboardInterrupt:
+        failure = "interrupted"
+    except PerfError as exc:
+        failure = str(exc)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        perf.close()
+    text, data = build_report(perf, settings, started)
+    if failure:
+        text += f"\n\nRun aborted: {failure}\n"
+        data["aborted"] = failure
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"perf-{started:%Y%m%d-%H%M%S}"
+    stem.with_suffix(".md").write_text(text + "\n")
+    stem.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    print(text)
+    print()
+    print(write_chart(perf, stem.with_suffix(".png")))
+    print(f"report: {stem.with_suffix('.md')}")
+    return 1 if failure else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
