@@ -16,7 +16,7 @@ from .commands import Action, Command, Refusal, parse_command
 from .config import BridgeConfig
 from .errors import CodecError, ConfigError
 from .malos import MalosLink
-from .mqtt import describe_problem, mqtt_client, reconnect_delays
+from .mqtt import describe_problem, ignore_closed_socket_races, mqtt_client, reconnect_delays
 from .pins import PinState, PinTable, PinWrite
 from .reports import ReportThrottle
 from .topics import Topics
@@ -63,6 +63,7 @@ class Bridge:
 
     async def run(self) -> None:
         """Serve until cancelled."""
+        asyncio.get_running_loop().set_exception_handler(ignore_closed_socket_races)
         malos_config = self.config.malos
         async with MalosLink(malos_config.host, malos_config.base_port) as malos:
             self._malos = malos

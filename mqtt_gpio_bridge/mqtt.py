@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import random
 import ssl
@@ -71,6 +73,21 @@ def mqtt_client(
         logger=LIBRARY_LOGGER,
         timeout=OPERATION_TIMEOUT,
     )
+
+
+def ignore_closed_socket_races(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Event-loop exception handler: drop aiomqtt's writer callbacks for a closed socket.
+
+    When the broker ends a TLS connection during the handshake (a refused client certificate),
+    paho closes the socket while aiomqtt still has `add_writer` for it queued; asyncio would log
+    that as an ERROR with a traceback on every attempt. The real cause is reported once by the
+    bridge (see `describe_problem`).
+    """
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and exc.errno == errno.EBADF:
+        LIBRARY_LOGGER.debug("callback on a closed socket ignored: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
 
 
 def reconnect_delays(first: float = 0.5, cap: float = 30.0) -> Iterator[float]:
