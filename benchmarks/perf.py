@@ -71,13 +71,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import zmq
+from harness import HOST, BenchmarkError, cpu_ticks, end_process, free_port_block
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_gpio_bridge.codec import PinConfig, PinMode, encode_pin_config
 from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
 PIN_COUNT = 16
 
@@ -105,7 +105,7 @@ STARTUP_TARGET = 0.8
 RSS_TARGET_MB = 40.0
 
 
-class PerfError(Exception):
+class PerfError(BenchmarkError):
     """The run cannot go on (a peer would not start, a bridge died)."""
 
 
@@ -186,49 +186,6 @@ def other_benchmarks() -> list[str]:
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(count: int) -> int:
-    """A port p such that p .. p+count-1 can all be bound on HOST right now."""
-    for _ in range(500):
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            base = int(sock.getsockname()[1])
-        if base + count <= 65536 and all(_bindable(base + i) for i in range(count)):
-            return base
-    raise PerfError(f"no block of {count} free ports on {HOST}")
-
-
-def end_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> int | None:
-    """SIGTERM one process this run started, SIGKILL it after `grace`; its exit status."""
-    if process is None:
-        return None
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            process.wait(5)
-    return process.returncode
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a live process, in clock ticks (/proc/<pid>/stat fields 14 and 15)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def memory_kb(pid: int) -> tuple[int, int]:

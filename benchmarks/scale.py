@@ -49,12 +49,12 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import yaml
+from harness import HOST, BenchmarkError, accepts_connections, bindable, cpu_ticks, end_process
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 PINS = 16
 OUTPUTS = range(8)
 INPUTS = range(8, 16)
@@ -67,20 +67,11 @@ SETTLE = 0.5
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class ScaleError(Exception):
+class ScaleError(BenchmarkError):
     """The run cannot go on (a peer would not start, a bridge died)."""
 
 
 # -- ports and processes ---------------------------------------------------------------------
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 def free_port_block(count: int, taken: set[int]) -> int:
@@ -90,16 +81,10 @@ def free_port_block(count: int, taken: set[int]) -> int:
             sock.bind((HOST, 0))
             base = int(sock.getsockname()[1])
         block = set(range(base, base + count))
-        if base + count <= 65536 and not block & taken and all(map(_bindable, block)):
+        if base + count <= 65536 and not block & taken and all(map(bindable, block)):
             taken |= block
             return base
     raise ScaleError(f"no block of {count} free ports on {HOST}")
-
-
-def accepts_connections(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 def wait_for(
@@ -110,27 +95,6 @@ def wait_for(
         if time.monotonic() > deadline:
             raise ScaleError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(poll)
-
-
-def end_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> int:
-    """SIGTERM one process we started, SIGKILL it after `grace`; return its exit status."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            process.wait(5)
-    return process.returncode
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of one process, in clock ticks."""
-    with open(f"/proc/{pid}/stat") as file:
-        fields = file.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def status_kb(pid: int, key: str, name: str = "status") -> int:

@@ -31,7 +31,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,12 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from harness import HOST, BenchmarkError, accepts_connections, end_process, free_port_block
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 PIN_COUNT = 16
 
 ACK_TIMEOUT = 5.0
@@ -73,7 +72,7 @@ ON_PAYLOADS = ["ON", "on", "1", "true", "high", '"ON"', '{"state": "ON"}', '{"st
 OFF_PAYLOADS = ["OFF", "off", "0", "false", "low", '"OFF"', '{"state": "OFF"}', '{"state": false}']
 
 
-class SoakError(Exception):
+class SoakError(BenchmarkError):
     """The run cannot go on (a peer would not start, a command could not be delivered)."""
 
 
@@ -82,48 +81,6 @@ def now() -> float:
 
 
 # -- ports and processes ---------------------------------------------------------------------
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(count: int) -> int:
-    """A port p such that p .. p+count-1 can all be bound on HOST right now."""
-    for _ in range(500):
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            base = int(sock.getsockname()[1])
-        if base + count <= 65536 and all(_bindable(base + i) for i in range(count)):
-            return base
-    raise SoakError(f"no block of {count} free ports on {HOST}")
-
-
-def accepts_connections(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
-
-
-def end_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> int | None:
-    """SIGTERM one process we started, SIGKILL it after `grace`; return its exit status."""
-    if process is None:
-        return None
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            process.wait(5)
-    return process.returncode
 
 
 class Mosquitto:
