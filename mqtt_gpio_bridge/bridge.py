@@ -144,7 +144,7 @@ class Bridge:
                 logger.info(
                     "MALOS driver is sending updates; %d pins configured", len(self.config.pins)
                 )
-                await self._set_driver_alive(True)
+                await self._publish_availability()
             else:
                 self._resend_held()
             for state in self.pins.update(levels, now):
@@ -169,7 +169,11 @@ class Bridge:
 
     async def _set_driver_alive(self, alive: bool) -> None:
         self._driver_alive = alive
-        await self._publish(self.topics.status, ONLINE if alive else OFFLINE, qos=1, retain=True)
+        await self._publish_availability()
+
+    async def _publish_availability(self) -> None:
+        status = ONLINE if self._driver_alive else OFFLINE
+        await self._publish(self.topics.status, status, qos=1, retain=True)
 
     # -- MQTT side ----------------------------------------------------------------------------
 
@@ -251,9 +255,7 @@ class Bridge:
     async def _publish_snapshot(self) -> None:
         """After (re)connecting: availability and every known pin state, the broker may have
         lost them (no persistence)."""
-        await self._publish(
-            self.topics.status, ONLINE if self._driver_alive else OFFLINE, qos=1, retain=True
-        )
+        await self._publish_availability()
         for state in self.pins.known():
             await self._publish_state(state)
 
