@@ -2,25 +2,26 @@
 
     python benchmarks/perf_null.py --host H --base-port N --config-hex HEX [--keepalive 1.0]
 
-It is an asyncio process with pyzmq's asyncio sockets, like the bridge: it sends one driver
+It is built like the bridge, one thread around one `zmq.Poller`, and imports paho-mqtt as any
+MQTT bridge must (for the memory floor), but opens no MQTT connection: it sends one driver
 config (given as hex, built by perf.py, which sets the driver's update interval), pings the
 keep-alive port every `--keepalive` seconds and receives every update, doing nothing with it.
-No MQTT, no protobuf, no pin table. It prints `ready` once the first update has arrived, then
-runs until killed. perf.py measures its CPU time and memory next to the bridge's, in the same
-window, so the bridge's idle figures can be read against "Python waking for each update".
+No protobuf, no pin table. It prints `ready` once the first update has arrived, then runs until
+killed. perf.py measures its CPU time and memory next to the bridge's, in the same window, so
+the bridge's idle figures can be read against "Python waking for each update".
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import time
 
+import paho.mqtt.client  # noqa: F401  (its import is part of any MQTT bridge's footprint)
 import zmq
-import zmq.asyncio
 
 
-async def serve(host: str, base_port: int, config: bytes, keepalive: float) -> None:
-    context = zmq.asyncio.Context()
+def serve(host: str, base_port: int, config: bytes, keepalive: float) -> None:
+    context = zmq.Context()
     config_out = context.socket(zmq.PUSH)
     ping_out = context.socket(zmq.PUSH)
     updates_in = context.socket(zmq.SUB)
@@ -30,21 +31,21 @@ async def serve(host: str, base_port: int, config: bytes, keepalive: float) -> N
     config_out.connect(f"tcp://{host}:{base_port}")
     ping_out.connect(f"tcp://{host}:{base_port + 1}")
     updates_in.connect(f"tcp://{host}:{base_port + 3}")
-    await config_out.send(config)
-
-    async def ping() -> None:
-        while True:
-            await ping_out.send(b"")
-            await asyncio.sleep(keepalive)
-
-    pinger = asyncio.create_task(ping())
-    try:
-        await updates_in.recv()
-        print("ready", flush=True)
-        while True:
-            await updates_in.recv()
-    finally:
-        pinger.cancel()
+    config_out.send(config)
+    poller = zmq.Poller()
+    poller.register(updates_in, zmq.POLLIN)
+    next_ping = time.monotonic()
+    ready = False
+    while True:
+        now = time.monotonic()
+        if now >= next_ping:
+            ping_out.send(b"", zmq.NOBLOCK)
+            next_ping = now + keepalive
+        if poller.poll(int((next_ping - now) * 1000) + 1):
+            updates_in.recv(zmq.NOBLOCK)
+            if not ready:
+                print("ready", flush=True)
+                ready = True
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--config-hex", required=True)
     parser.add_argument("--keepalive", type=float, default=1.0)
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.base_port, bytes.fromhex(args.config_hex), args.keepalive))
+    serve(args.host, args.base_port, bytes.fromhex(args.config_hex), args.keepalive)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,39 @@
-"""The bridge: owns the lifecycle and wires the MALOS link, the pin table and MQTT together."""
+"""The bridge: owns the lifecycle and wires the MALOS link, the pin table and MQTT together.
+
+Everything runs in one thread around one `zmq.Poller`, which waits on the MALOS sockets and
+the MQTT socket together; timers (pings, pulses, reconnecting) set its timeout. A message
+from either side is handled to the end where it arrives, with no hand-off to wake anyone.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import re
 import signal
+import socket
 import time
+from collections.abc import Iterator
 
-import aiomqtt
+import zmq
 
 from . import discovery
 from .codec import PIN_COUNT, decode_levels, encode_pin_config
 from .commands import Action, Command, Refusal, parse_command
 from .config import BridgeConfig
-from .errors import CodecError, ConfigError
+from .errors import BrokerError, CodecError, ConfigError
 from .malos import MalosLink
-from .mqtt import describe_problem, ignore_closed_socket_races, mqtt_client, reconnect_delays
+from .mqtt import (
+    OPERATION_TIMEOUT,
+    Message,
+    MqttConnection,
+    describe_problem,
+    reconnect_delays,
+    topic_matches,
+)
 from .pins import PinState, PinTable, PinWrite
 from .reports import ReportThrottle
+from .timers import Timer, Timers
 from .topics import Topics
 
 logger = logging.getLogger(__name__)
@@ -27,13 +42,18 @@ ONLINE = "online"
 OFFLINE = "offline"
 DISCOVERY_SETTLE = 1.0
 """Seconds to collect this node's retained discovery configs before clearing stale ones."""
+GOODBYE_TIMEOUT = 2.0
+"""Seconds a clean stop waits for the broker to acknowledge the `offline` status."""
+TICK = 1.0
+"""Most seconds between two keep-alive checks of the MQTT session."""
 _PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
 
 
 class Bridge:
     """One MATRIX board on one MQTT broker.
 
-    Creating a bridge opens nothing; `run()` does, and closes everything when cancelled.
+    Creating a bridge opens nothing; `run()` does, serves until `stop()` is called (from any
+    thread or a signal handler), and closes everything on the way out.
     """
 
     def __init__(self, config: BridgeConfig) -> None:
@@ -44,10 +64,12 @@ class Bridge:
         # (1 s by default) still runs when the bridge's first config arrives.
         confirm_timeout = max(2.5, 3 * config.malos.update_interval)
         self.pins = PinTable(config.pins, confirm_timeout)
-        self._client: aiomqtt.Client | None = None
+        self._timers = Timers()
         self._malos: MalosLink | None = None
+        self._mqtt: MqttConnection | None = None
         self._driver_alive = False
-        self._pulses: dict[int, tuple[asyncio.TimerHandle, Action]] = {}
+        self._last_update = 0.0
+        self._pulses: dict[int, tuple[Timer, Action]] = {}
         self._unsent: set[int] = set()
         self._reports = ReportThrottle()
         self._found_configs: set[str] = set()
@@ -55,31 +77,94 @@ class Bridge:
         self._discovery = ha.discovery
         self._ha_status_topic = f"{ha.prefix}/status"
         self._own_configs = discovery.own_configs_filter(config)
+        mqtt = config.mqtt
+        self._delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
+        self._last_problem = ""
+        self._stopping = False
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
 
     @property
     def available(self) -> bool:
         """True while the driver sends updates (what `<base>/status` says)."""
         return self._driver_alive
 
-    async def run(self) -> None:
-        """Serve until cancelled."""
-        asyncio.get_running_loop().set_exception_handler(ignore_closed_socket_races)
+    def stop(self) -> None:
+        """Ask `run()` to finish; safe from another thread and from a signal handler."""
+        self._stopping = True
+        with contextlib.suppress(OSError):  # already woken, or run() has finished
+            self._wake_writer.send(b"x")
+
+    def run(self) -> None:
+        """Serve until `stop()`."""
         malos_config = self.config.malos
-        async with MalosLink(malos_config.host, malos_config.base_port) as malos:
-            self._malos = malos
-            # Nothing is sent before the first update: after a MALOS restart any write
-            # resets every pin from zeroed shadow registers, so the levels of the pins to
-            # "leave as they are" must be read first.
-            try:
-                async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self._keep_alive(malos), name="malos-keepalive")
-                    tasks.create_task(self._follow_updates(malos), name="malos-updates")
-                    tasks.create_task(self._follow_connection(malos), name="malos-connection")
-                    tasks.create_task(self._follow_errors(malos), name="malos-errors")
-                    tasks.create_task(self._mqtt_sessions(), name="mqtt")
-            finally:
-                self._finish_pulses()
-                self._malos = None
+        try:
+            with MalosLink(malos_config.host, malos_config.base_port) as malos:
+                self._malos = malos
+                poller = zmq.Poller()
+                malos.register(poller)
+                poller.register(self._wake_reader, zmq.POLLIN)
+                # Nothing is sent before the first update: after a MALOS restart any write
+                # resets every pin from zeroed shadow registers, so the levels of the pins to
+                # "leave as they are" must be read first.
+                self._last_update = time.monotonic()
+                self._timers.call_later(0, self._keep_alive)
+                self._timers.call_later(malos_config.offline_after, self._check_updates)
+                self._timers.call_later(0, self._connect)
+                try:
+                    for events in self._poll(poller):
+                        self._dispatch(events, malos)
+                finally:
+                    self._finish_pulses()
+                    self._say_goodbye()
+                    self._malos = None
+        finally:
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    def _poll(self, poller: zmq.Poller) -> Iterator[dict[object, int]]:
+        """Poll results, one per wake-up, after running the timers due; ends at `stop()`."""
+        timers = self._timers
+        watched: tuple[int | None, int] = (None, 0)
+        while not self._stopping:
+            timers.run_due(time.monotonic())
+            if self._stopping:
+                return
+            mqtt = self._mqtt
+            fileno = mqtt.fileno() if mqtt is not None else None
+            flags = zmq.POLLIN | (zmq.POLLOUT if mqtt is not None and mqtt.wants_write() else 0)
+            if watched != (fileno, flags):
+                if watched[0] is not None and watched[0] != fileno:
+                    poller.unregister(watched[0])
+                if fileno is not None:
+                    poller.register(fileno, flags)
+                watched = (fileno, flags)
+            yield dict(poller.poll(timers.wait_ms(time.monotonic())))
+
+    def _dispatch(self, events: dict[object, int], malos: MalosLink) -> None:
+        mqtt = self._mqtt
+        fileno = mqtt.fileno() if mqtt is not None else None
+        if mqtt is not None and fileno in events:
+            flags = events[fileno]
+            if (flags & zmq.POLLIN and not mqtt.read()) or (
+                flags & zmq.POLLOUT and not mqtt.write()
+            ):
+                self._session_ended(mqtt)
+        update, error, connection = malos.readable(events)
+        if update:
+            frame = malos.update()
+            if frame is not None:
+                self._on_update(frame)
+        if connection:
+            self._on_connection_event(malos.connection_event())
+        if error:
+            frame = malos.error()
+            if frame is not None:
+                self._report(frame[:500].decode("ascii", errors="replace").strip(), source="driver")
+        if self._wake_reader in events:
+            with contextlib.suppress(BlockingIOError):
+                self._wake_reader.recv(64)
 
     # -- MALOS side ---------------------------------------------------------------------------
 
@@ -111,224 +196,219 @@ class Bridge:
         if self._unsent:
             self._send([self.pins.rewrite(pin) for pin in sorted(self._unsent)])
 
-    async def _keep_alive(self, malos: MalosLink) -> None:
-        while True:
-            malos.ping()
-            await asyncio.sleep(self.config.malos.keepalive_interval)
+    def _keep_alive(self) -> None:
+        """Ping the driver, and let the MQTT session check its own keep-alive."""
+        assert self._malos is not None
+        self._malos.ping()
+        mqtt = self._mqtt
+        if mqtt is not None and not mqtt.tick():
+            self._session_ended(mqtt)
+        self._timers.call_later(min(self.config.malos.keepalive_interval, TICK), self._keep_alive)
 
-    async def _follow_updates(self, malos: MalosLink) -> None:
+    def _on_update(self, frame: bytes) -> None:
+        now = time.monotonic()
+        self._last_update = now
+        try:
+            levels = decode_levels(frame)
+        except CodecError as exc:
+            self._report(f"malformed update from MALOS ignored ({len(frame)} bytes): {exc}")
+            return
+        if not self._driver_alive:
+            # The driver is (back) up, maybe with zeroed registers: configure every pin.
+            self._driver_alive = True
+            self._unsent.clear()
+            self._send(self.pins.writes(levels, now))
+            self.pins.forget_published()
+            logger.info(
+                "MALOS driver is sending updates; %d pins configured", len(self.config.pins)
+            )
+            self._publish_availability()
+        else:
+            self._resend_held()
+        for state in self.pins.update(levels, now):
+            self._publish_state(state)
+
+    def _check_updates(self) -> None:
+        """Runs `offline_after` after the last update seen when it was scheduled."""
         offline_after = self.config.malos.offline_after
-        while True:
-            try:
-                async with asyncio.timeout(offline_after):
-                    frame = await malos.next_update()
-            except TimeoutError:
-                if self._driver_alive:
-                    logger.warning("no update from MALOS for %.1f s: driver offline", offline_after)
-                    await self._set_driver_alive(False)
-                continue
-            try:
-                levels = decode_levels(frame)
-            except CodecError as exc:
-                await self._report(
-                    f"malformed update from MALOS ignored ({len(frame)} bytes): {exc}"
-                )
-                continue
-            now = time.monotonic()
-            if not self._driver_alive:
-                # The driver is (back) up, maybe with zeroed registers: configure every pin.
-                self._driver_alive = True
-                self._unsent.clear()
-                self._send(self.pins.writes(levels, now))
-                self.pins.forget_published()
-                logger.info(
-                    "MALOS driver is sending updates; %d pins configured", len(self.config.pins)
-                )
-                await self._publish_availability()
-            else:
-                self._resend_held()
-            for state in self.pins.update(levels, now):
-                await self._publish_state(state)
+        due = self._last_update + offline_after
+        if time.monotonic() >= due:
+            if self._driver_alive:
+                logger.warning("no update from MALOS for %.1f s: driver offline", offline_after)
+                self._set_driver_alive(False)
+            due = time.monotonic() + offline_after
+        self._timers.call_at(due, self._check_updates)
 
-    async def _follow_connection(self, malos: MalosLink) -> None:
-        while True:
-            connected = await malos.next_connection_event()
-            if not connected and self._driver_alive:
-                # A closed connection means the driver process ended; the next one starts
-                # with zeroed shadow registers, so every pin must be configured again. (The
-                # re-connection itself says nothing new, and its event may even arrive after
-                # the new driver's first update.)
-                logger.warning("MALOS closed the connection: driver stopped or restarting")
-                await self._set_driver_alive(False)
+    def _on_connection_event(self, connected: bool | None) -> None:
+        if connected is False and self._driver_alive:
+            # A closed connection means the driver process ended; the next one starts with
+            # zeroed shadow registers, so every pin must be configured again. (The
+            # re-connection itself says nothing new, and its event may even arrive after the
+            # new driver's first update.)
+            logger.warning("MALOS closed the connection: driver stopped or restarting")
+            self._set_driver_alive(False)
 
-    async def _follow_errors(self, malos: MalosLink) -> None:
-        while True:
-            frame = await malos.next_error()
-            text = frame[:500].decode("ascii", errors="replace").strip()
-            await self._report(text, source="driver")
-
-    async def _set_driver_alive(self, alive: bool) -> None:
+    def _set_driver_alive(self, alive: bool) -> None:
         self._driver_alive = alive
-        await self._publish_availability()
+        self._publish_availability()
 
-    async def _publish_availability(self) -> None:
+    def _publish_availability(self) -> None:
         status = ONLINE if self._driver_alive else OFFLINE
-        await self._publish(self.topics.status, status, qos=1, retain=True)
+        self._publish(self.topics.status, status, qos=1, retain=True)
 
     # -- MQTT side ----------------------------------------------------------------------------
 
-    async def _mqtt_sessions(self) -> None:
-        mqtt = self.config.mqtt
-        delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
-        last_problem = ""
-        while True:
-            try:
-                async with mqtt_client(self.config, will=(self.topics.status, OFFLINE)) as client:
-                    logger.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
-                    delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
-                    last_problem = ""
-                    await self._serve_session(client)
-            except (aiomqtt.MqttError, ConfigError, OSError) as exc:  # OSError: TLS files
-                problem = describe_problem(exc)
-                delay = next(delays)
-                # One clear line per new problem; the same one again only at debug level.
-                level = logging.DEBUG if problem == last_problem else logging.WARNING
-                logger.log(
-                    level,
-                    "MQTT broker %s:%d: %s; retrying in %.1f s",
-                    mqtt.host,
-                    mqtt.port,
-                    problem,
-                    delay,
-                )
-                last_problem = problem
-                await asyncio.sleep(delay)
+    def _connect(self) -> None:
+        """One attempt to open a session; the next one is scheduled if it fails."""
+        mqtt = MqttConnection(
+            self.config,
+            on_message=self._on_message,
+            on_connected=self._on_connected,
+            will=(self.topics.status, OFFLINE),
+        )
+        if self._malos is not None:
+            self._malos.ping()  # connecting may block for a moment
+        try:
+            mqtt.open()
+        except (BrokerError, ConfigError, OSError) as exc:  # OSError: refused, unreachable, TLS
+            mqtt.close()
+            self._retry(exc)
+            return
+        self._mqtt = mqtt
+        self._timers.call_later(OPERATION_TIMEOUT, lambda: self._check_connack(mqtt))
 
-    async def _serve_session(self, client: aiomqtt.Client) -> None:
-        """One connection: subscribe, re-publish what the broker may have lost, then serve."""
-        await client.subscribe(self.topics.command_filter, qos=self.config.mqtt.qos)
-        cleanup = None
+    def _check_connack(self, mqtt: MqttConnection) -> None:
+        if self._mqtt is mqtt and not mqtt.connected:
+            mqtt.problem = BrokerError(f"no answer to CONNECT within {OPERATION_TIMEOUT:g} s")
+            self._session_ended(mqtt)
+
+    def _session_ended(self, mqtt: MqttConnection) -> None:
+        if self._mqtt is not mqtt:
+            return
+        self._mqtt = None
+        mqtt.close()
+        self._retry(mqtt.problem or BrokerError("the connection ended"))
+
+    def _retry(self, exc: Exception) -> None:
+        mqtt = self.config.mqtt
+        problem = describe_problem(exc)
+        delay = next(self._delays)
+        # One clear line per new problem; the same one again only at debug level.
+        level = logging.DEBUG if problem == self._last_problem else logging.WARNING
+        logger.log(
+            level, "MQTT broker %s:%d: %s; retrying in %.1f s", mqtt.host, mqtt.port, problem, delay
+        )
+        self._last_problem = problem
+        self._timers.call_later(delay, self._connect)
+
+    def _on_connected(self) -> None:
+        """CONNACK: subscribe, re-publish what the broker may have lost, then serve."""
+        mqtt_config = self.config.mqtt
+        logger.info("connected to MQTT broker %s:%d", mqtt_config.host, mqtt_config.port)
+        self._delays = reconnect_delays(mqtt_config.reconnect_min, mqtt_config.reconnect_max)
+        self._last_problem = ""
+        mqtt = self._mqtt
+        assert mqtt is not None
+        mqtt.subscribe(self.topics.command_filter, qos=mqtt_config.qos)
         if self._discovery:
-            await client.subscribe(self._ha_status_topic, qos=1)
+            mqtt.subscribe(self._ha_status_topic, qos=1)
             # This node's retained configs arrive right after the SUBACK; the ones no pin
             # owns any more are cleared once they had time to arrive.
             self._found_configs.clear()
-            await client.subscribe(self._own_configs, qos=1)
-            cleanup = asyncio.create_task(self._clear_stale_discovery(client), name="ha-cleanup")
-        self._client = client
-        try:
-            await self._publish_discovery()
-            await self._publish_snapshot()
-            async for message in client.messages:
-                await self._on_message(message)
-        except asyncio.CancelledError:
-            await self._say_goodbye(client)
-            raise
-        finally:
-            self._client = None
-            if cleanup is not None:
-                cleanup.cancel()
-                await asyncio.gather(cleanup, return_exceptions=True)
+            mqtt.subscribe(self._own_configs, qos=1)
+            self._timers.call_later(DISCOVERY_SETTLE, lambda: self._clear_stale_discovery(mqtt))
+        self._publish_discovery()
+        self._publish_snapshot()
 
-    async def _clear_stale_discovery(self, client: aiomqtt.Client) -> None:
-        try:
-            await asyncio.sleep(DISCOVERY_SETTLE)
-            await client.unsubscribe(self._own_configs)
-            for topic in discovery.stale_topics(self.config, self._found_configs):
-                logger.info("removing stale Home Assistant entity %s", topic)
-                await client.publish(topic, b"", qos=1, retain=True)
-        except aiomqtt.MqttError as exc:
-            logger.debug("stale discovery cleanup interrupted: %s", exc)
+    def _clear_stale_discovery(self, mqtt: MqttConnection) -> None:
+        if self._mqtt is not mqtt or not mqtt.connected:
+            return  # that session ended; the next one looks again
+        mqtt.unsubscribe(self._own_configs)
+        for topic in discovery.stale_topics(self.config, self._found_configs):
+            logger.info("removing stale Home Assistant entity %s", topic)
+            mqtt.publish(topic, b"", qos=1, retain=True)
 
-    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
+    def _say_goodbye(self) -> None:
         """On a clean stop, say `offline` ourselves: the broker sends the will only on a crash."""
-        try:
-            async with asyncio.timeout(2):
-                await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
-        except (aiomqtt.MqttError, TimeoutError) as exc:
-            logger.debug("could not publish offline: %s", exc)
+        mqtt, self._mqtt = self._mqtt, None
+        if mqtt is None:
+            return
+        info = mqtt.publish(self.topics.status, OFFLINE, qos=1, retain=True)
+        if info is not None and not mqtt.pump(info.is_published, GOODBYE_TIMEOUT):
+            logger.debug("could not publish offline: %s", mqtt.problem or "no answer in time")
+        mqtt.close()
 
-    async def _publish_discovery(self) -> None:
+    def _publish_discovery(self) -> None:
         for announcement in discovery.announcements(self.config):
-            await self._publish(announcement.topic, announcement.payload, qos=1, retain=True)
+            self._publish(announcement.topic, announcement.payload, qos=1, retain=True)
 
-    async def _publish_snapshot(self) -> None:
+    def _publish_snapshot(self) -> None:
         """After (re)connecting: availability and every known pin state, the broker may have
         lost them (no persistence)."""
-        await self._publish_availability()
+        self._publish_availability()
         for state in self.pins.known():
-            await self._publish_state(state)
+            self._publish_state(state)
 
-    async def _publish_state(self, state: PinState) -> None:
+    def _publish_state(self, state: PinState) -> None:
         assert state.level is not None
-        await self._publish(
+        self._publish(
             self.topics.state(state.spec.pin),
             state.payload(state.level),
             qos=self.config.mqtt.qos,
             retain=True,
         )
 
-    async def _report(self, text: str, *, source: str = "bridge", pin: int | None = None) -> None:
+    def _report(self, text: str, *, source: str = "bridge", pin: int | None = None) -> None:
         """Log a problem and report it on `<base>/gpio/status`; floods are thinned out."""
         report = self._reports.admit(text, source, pin)
         if report is None:
             logger.debug("%s (not reported: too many this second)", text)
             return
         logger.warning("%s", text)
-        await self._publish(self.topics.errors, report, qos=self.config.mqtt.qos)
+        self._publish(self.topics.errors, report, qos=self.config.mqtt.qos)
 
-    async def _publish(self, topic: str, payload: str, *, qos: int, retain: bool = False) -> None:
-        client = self._client
-        if client is None:
-            return  # published again in the snapshot after reconnecting
-        try:
-            await client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError as exc:
-            logger.debug("publish to %s failed: %s", topic, exc)
-        # aiomqtt awaits the PUBACK through asyncio.wait_for, which on Python 3.11 swallows a
-        # cancellation that arrives as the PUBACK does; the task would then serve on after a
-        # stop. The request is still counted, so honour it here.
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError
+    def _publish(self, topic: str, payload: str, *, qos: int, retain: bool = False) -> None:
+        mqtt = self._mqtt
+        if mqtt is not None:  # otherwise published again in the snapshot after reconnecting
+            mqtt.publish(topic, payload, qos=qos, retain=retain)
 
-    async def _on_message(self, message: aiomqtt.Message) -> None:
+    def _on_message(self, message: Message) -> None:
         topic = message.topic
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        if topic.matches(self.topics.command_filter):
-            await self._on_command(topic.value, payload)
-        elif topic.value == self._ha_status_topic:
+        payload = bytes(message.payload)
+        segment = self.topics.pin_segment(topic)
+        if segment is not None:
+            self._on_command(topic, segment, payload)
+        elif topic == self._ha_status_topic:
             if payload.strip() == b"online":
                 logger.info("Home Assistant (re)started: announcing every entity again")
-                await self._publish_discovery()
-                await self._publish_snapshot()
-        elif topic.matches(self._own_configs) and message.retain and payload:
-            self._found_configs.add(topic.value)
+                self._publish_discovery()
+                self._publish_snapshot()
+        elif message.retain and payload and topic_matches(self._own_configs, topic):
+            self._found_configs.add(topic)
 
-    async def _on_command(self, topic: str, payload: bytes) -> None:
-        segment = self.topics.pin_segment(topic) or ""
+    def _on_command(self, topic: str, segment: str, payload: bytes) -> None:
         pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
         if pin is None or pin >= PIN_COUNT:
-            await self._report(f"{topic}: {segment!r} is not a pin number 0..15")
+            self._report(f"{topic}: {segment!r} is not a pin number 0..15")
             return
         state = self.pins.get(pin)
         if state is None:
-            await self._report(f"pin {pin} is not configured", pin=pin)
+            self._report(f"pin {pin} is not configured", pin=pin)
             return
         if not state.is_output:
-            await self._report(f"pin {pin} is an input; only output pins accept commands", pin=pin)
+            self._report(f"pin {pin} is an input; only output pins accept commands", pin=pin)
             return
         spec = state.spec
         command = parse_command(payload, spec.payload_on, spec.payload_off)
         if isinstance(command, Refusal):
-            await self._report(f"pin {pin}: {command.reason}", pin=pin)
+            self._report(f"pin {pin}: {command.reason}", pin=pin)
             return
         if command.action is Action.NOTHING:
             return
         write = self._apply(state, command)
         if write is not None and not self._driver_alive:
             wanted = "on" if state.is_on(write.value) else "off"
-            await self._report(
+            self._report(
                 f"MALOS driver is not sending updates; pin {pin} will be {wanted} when it is back",
                 pin=pin,
             )
@@ -347,8 +427,8 @@ class Bridge:
             duration_ms = state.spec.pulse_ms
         if duration_ms is not None:
             back = Action.OFF if turned_on else Action.ON
-            timer = asyncio.get_running_loop().call_later(
-                duration_ms / 1000, self._end_pulse, state, back
+            timer = self._timers.call_later(
+                duration_ms / 1000, lambda: self._end_pulse(state, back)
             )
             self._pulses[pin] = (timer, back)
         return write
@@ -376,20 +456,19 @@ class Bridge:
                 self._end_pulse(state, back)
 
 
-async def serve(config: BridgeConfig) -> None:
+def serve(config: BridgeConfig) -> None:
     """Run a bridge until SIGINT or SIGTERM, then stop cleanly."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, task.cancel)
+    bridge = Bridge(config)
+    previous = {
+        signum: signal.signal(signum, lambda _signum, _frame: bridge.stop())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        await Bridge(config).run()
-    except asyncio.CancelledError:
+        bridge.run()
         logger.info("stopped")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 __all__ = ["Bridge", "serve"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 import threading
@@ -110,7 +109,7 @@ def _run(config_path: str) -> int:
     from .config import load_config
 
     config = load_config(config_path)
-    asyncio.run(serve(config))
+    serve(config)
     return 0
 
 

@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from .bridge import serve
 from .config import BridgeConfig, load_config
@@ -66,33 +67,49 @@ def _instructions(config: BridgeConfig) -> str:
     return "\n".join(lines)
 
 
-async def _run(config: BridgeConfig, driver: SimulatedDriver) -> None:
-    from amqtt.broker import Broker
+class EmbeddedBroker:
+    """amqtt's broker on its own asyncio loop in a thread, so the bridge runs as `run` does."""
 
-    broker = Broker(
-        {
-            "listeners": {
-                "default": {"type": "tcp", "bind": f"{config.mqtt.host}:{config.mqtt.port}"}
-            },
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
-            },
-        }
-    )
-    await broker.start()
-    try:
-        print(_instructions(config), flush=True)
-        threading.Thread(target=_console, args=(driver,), name="console", daemon=True).start()
-        await serve(config)
-    finally:
-        try:
-            # amqtt 0.12 can wait forever for clients that are still connected.
-            async with asyncio.timeout(BROKER_STOP_TIMEOUT):
-                await broker.shutdown()
-        except TimeoutError:
-            logger.info(
-                "embedded broker did not stop within %d s; leaving anyway", BROKER_STOP_TIMEOUT
+    def __init__(self, host: str, port: int) -> None:
+        self.address = f"{host}:{port}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="broker", daemon=True)
+        self._broker: Any = None
+
+    def start(self) -> None:
+        """Start listening; raises what amqtt raises when it cannot."""
+        from amqtt.broker import Broker
+
+        async def start() -> Any:
+            broker = Broker(
+                {
+                    "listeners": {"default": {"type": "tcp", "bind": self.address}},
+                    "plugins": {
+                        "amqtt.plugins.authentication.AnonymousAuthPlugin": {
+                            "allow_anonymous": True
+                        }
+                    },
+                }
             )
+            await broker.start()
+            return broker
+
+        self._thread.start()
+        self._broker = asyncio.run_coroutine_threadsafe(start(), self._loop).result()
+
+    def stop(self) -> None:
+        """Stop the broker (amqtt 0.12 can wait forever for clients still connected)."""
+        if self._broker is not None:
+            done = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+            try:
+                done.result(BROKER_STOP_TIMEOUT)
+            except TimeoutError:
+                logger.info(
+                    "embedded broker did not stop within %d s; leaving anyway",
+                    BROKER_STOP_TIMEOUT,
+                )
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(BROKER_STOP_TIMEOUT)
 
 
 def _console(driver: SimulatedDriver) -> None:
@@ -121,11 +138,19 @@ def run_demo(config_path: str | None, mqtt_port: int) -> int:
     except OSError as exc:
         print(f"cannot start the simulator: {exc}", file=err)
         return 1
+    broker = EmbeddedBroker(config.mqtt.host, config.mqtt.port)
     try:
-        asyncio.run(_run(config, driver))
+        broker.start()
     except (OSError, BrokerError) as exc:
         print(f"cannot start the broker on port {mqtt_port}: {exc}; try --mqtt-port", file=err)
+        broker.stop()
+        driver.stop()
         return 1
+    try:
+        print(_instructions(config), flush=True)
+        threading.Thread(target=_console, args=(driver,), name="console", daemon=True).start()
+        serve(config)
     finally:
+        broker.stop()
         driver.stop()
     return 0

@@ -19,3 +19,7 @@ class ConfigError(BridgeError):
 
 class CodecError(BridgeError):
     """A frame from MALOS could not be decoded."""
+
+
+class BrokerError(BridgeError):
+    """The MQTT broker refused the connection, did not answer in time, or the session ended."""

@@ -8,38 +8,38 @@ HEALTHCHECK or a monitoring script, without a status file.
 
 from __future__ import annotations
 
-import asyncio
+import time
 import uuid
 
-import aiomqtt
-
 from .config import BridgeConfig
-from .errors import ConfigError
-from .mqtt import describe_problem, mqtt_client
+from .errors import BrokerError, ConfigError
+from .mqtt import Message, MqttConnection, describe_problem
 from .topics import Topics
 
 
 def bridge_status(config: BridgeConfig, timeout: float) -> str:
     """The retained status of the configured bridge, or why it could not be read in time."""
-
-    async def within_timeout() -> str:
-        try:
-            async with asyncio.timeout(timeout):
-                return await _read_status(config)
-        except TimeoutError:
-            return "unknown (no retained status within the timeout)"
-        except (aiomqtt.MqttError, ConfigError) as exc:
-            return f"unknown (broker: {describe_problem(exc)})"
-
-    return asyncio.run(within_timeout())
-
-
-async def _read_status(config: BridgeConfig) -> str:
     topic = Topics(config.mqtt.base_topic).status
-    identifier = f"{config.client_id}-health-{uuid.uuid4().hex[:6]}"
-    async with mqtt_client(config, identifier=identifier) as client:
-        await client.subscribe(topic, qos=1)
-        async for message in client.messages:
-            if isinstance(message.payload, bytes):
-                return message.payload.decode("utf-8", errors="replace")
-    return "unknown"
+    found: list[str] = []
+
+    def on_message(message: Message) -> None:
+        found.append(message.payload.decode("utf-8", errors="replace"))
+
+    connection = MqttConnection(
+        config,
+        identifier=f"{config.client_id}-health-{uuid.uuid4().hex[:6]}",
+        on_message=on_message,
+        on_connected=lambda: connection.subscribe(topic, qos=1),
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        connection.open()
+        if connection.pump(lambda: bool(found), deadline - time.monotonic()):
+            return found[0]
+        if connection.problem is not None:
+            return f"unknown (broker: {describe_problem(connection.problem)})"
+        return "unknown (no retained status within the timeout)"
+    except (BrokerError, ConfigError, OSError) as exc:
+        return f"unknown (broker: {describe_problem(exc)})"
+    finally:
+        connection.close()

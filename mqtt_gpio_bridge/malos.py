@@ -1,4 +1,4 @@
-"""The MALOS side: the four ZeroMQ sockets of the GPIO driver, as asyncio sockets."""
+"""The MALOS side: the four ZeroMQ sockets of the GPIO driver, for the bridge's poll loop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 from types import TracebackType
 
 import zmq
-import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 logger = logging.getLogger(__name__)
@@ -20,28 +19,30 @@ UPDATE_QUEUE = 100
 class MalosLink:
     """Client side of the MALOS GPIO driver: config and keep-alive PUSH, errors and updates SUB.
 
-    Creating the object connects nothing; `async with` opens and closes the sockets. ZeroMQ
-    connects lazily and reconnects by itself, so a driver that is down, or restarts, needs no
-    handling here: the bridge notices it from the updates stopping and resuming.
+    Creating the object connects nothing; `with` opens and closes the sockets. ZeroMQ connects
+    lazily and reconnects by itself, so a driver that is down, or restarts, needs no handling
+    here: the bridge notices it from the updates stopping and resuming, and from the closed
+    connection (`connection_event`). Every receive is non-blocking: the bridge calls them when
+    its poller says the socket is readable (see `register`).
     """
 
     def __init__(self, host: str, base_port: int) -> None:
         """Prepare a link to the driver at `host`, ports `base_port`..`base_port + 3`."""
         self.host = host
         self.base_port = base_port
-        self._context: zmq.asyncio.Context | None = None
-        self._config: zmq.asyncio.Socket | None = None
-        self._keepalive: zmq.asyncio.Socket | None = None
-        self._errors: zmq.asyncio.Socket | None = None
-        self._updates: zmq.asyncio.Socket | None = None
-        self._monitor: zmq.asyncio.Socket | None = None
+        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._config: zmq.Socket[bytes] | None = None
+        self._keepalive: zmq.Socket[bytes] | None = None
+        self._errors: zmq.Socket[bytes] | None = None
+        self._updates: zmq.Socket[bytes] | None = None
+        self._monitor: zmq.Socket[bytes] | None = None
 
     def _endpoint(self, offset: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"tcp://{host}:{self.base_port + offset}"
 
-    async def __aenter__(self) -> MalosLink:
-        context = zmq.asyncio.Context()
+    def __enter__(self) -> MalosLink:
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._context = context
         self._config = context.socket(zmq.PUSH)
         self._keepalive = context.socket(zmq.PUSH)
@@ -67,7 +68,7 @@ class MalosLink:
         logger.info("MALOS GPIO driver at %s:%d..%d", self.host, self.base_port, self.base_port + 3)
         return self
 
-    async def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -84,7 +85,7 @@ class MalosLink:
 
     def send_config(self, frame: bytes) -> bool:
         """Queue one serialized `DriverConfig`; False if ZeroMQ's queue is full."""
-        assert self._config is not None, "use MalosLink in `async with`"
+        assert self._config is not None, "use MalosLink in `with`"
         try:
             self._config.send(frame, zmq.NOBLOCK)
         except zmq.Again:
@@ -93,24 +94,42 @@ class MalosLink:
 
     def ping(self) -> None:
         """Send one keep-alive ping (an empty frame)."""
-        assert self._keepalive is not None, "use MalosLink in `async with`"
+        assert self._keepalive is not None, "use MalosLink in `with`"
         with contextlib.suppress(zmq.Again):  # a ping is already waiting for the driver
             self._keepalive.send(b"", zmq.NOBLOCK)
 
-    async def next_update(self) -> bytes:
-        """Wait for the next frame on the driver's update port."""
-        assert self._updates is not None, "use MalosLink in `async with`"
-        frame: bytes = await self._updates.recv()
-        return frame
+    def register(self, poller: zmq.Poller) -> None:
+        """Have `poller` watch the sockets the driver talks on (updates, errors, connection)."""
+        for socket in (self._updates, self._errors, self._monitor):
+            assert socket is not None, "use MalosLink in `with`"
+            poller.register(socket, zmq.POLLIN)
 
-    async def next_error(self) -> bytes:
-        """Wait for the next frame on the driver's error port."""
-        assert self._errors is not None, "use MalosLink in `async with`"
-        frame: bytes = await self._errors.recv()
-        return frame
+    def readable(self, events: dict[object, int]) -> tuple[bool, bool, bool]:
+        """From a poll's result: (update waiting, error waiting, connection event waiting)."""
+        return (self._updates in events, self._errors in events, self._monitor in events)
 
-    async def next_connection_event(self) -> bool:
-        """Wait until the update connection opens (True) or closes (False)."""
-        assert self._monitor is not None, "use MalosLink in `async with`"
-        event = parse_monitor_message(await self._monitor.recv_multipart())
-        return bool(event["event"] == zmq.EVENT_CONNECTED)
+    def update(self) -> bytes | None:
+        """The next frame from the driver's update port, None if none is waiting."""
+        return _receive(self._updates)
+
+    def error(self) -> bytes | None:
+        """The next frame from the driver's error port, None if none is waiting."""
+        return _receive(self._errors)
+
+    def connection_event(self) -> bool | None:
+        """True if the update connection opened, False if it closed, None if nothing happened."""
+        assert self._monitor is not None, "use MalosLink in `with`"
+        try:
+            message = self._monitor.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        return bool(parse_monitor_message(message)["event"] == zmq.EVENT_CONNECTED)
+
+
+def _receive(socket: zmq.Socket[bytes] | None) -> bytes | None:
+    assert socket is not None, "use MalosLink in `with`"
+    try:
+        frame: bytes = socket.recv(zmq.NOBLOCK)
+    except zmq.Again:
+        return None
+    return frame

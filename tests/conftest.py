@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -246,46 +247,30 @@ def simulator(malos_port: int) -> Iterator[SimulatedDriver]:
 
 
 class BridgeThread:
-    """A bridge running its own event loop in a thread, as `run` would in its process."""
+    """A bridge running in a thread, as `run` would in its process."""
 
     def __init__(self, config: BridgeConfig) -> None:
         self.bridge = Bridge(config)
         self.error: BaseException | None = None
-        self._loop = asyncio.new_event_loop()
-        self._task: asyncio.Task[None] | None = None
-        self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bridge", daemon=True)
 
     def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._task = self._loop.create_task(self.bridge.run())
-        self._started.set()
         try:
-            self._loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
+            self.bridge.run()
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
-        finally:
-            self._loop.close()
-
-    def _dump_tasks(self) -> None:
-        for task in asyncio.all_tasks(self._loop):
-            task.print_stack()
 
     def start(self) -> BridgeThread:
         self._thread.start()
-        self._started.wait(WAIT)
         return self
 
     def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._loop.call_soon_threadsafe(self._task.cancel)
+        self.bridge.stop()
         self._thread.join(WAIT)
         if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._dump_tasks)
-            self._thread.join(1)
-            pytest.fail(f"the bridge did not stop within {WAIT} s; its tasks are printed above")
+            frame = sys._current_frames().get(self._thread.ident or 0)
+            stack = "".join(traceback.format_stack(frame)) if frame is not None else "?"
+            pytest.fail(f"the bridge did not stop within {WAIT} s; it is here:\n{stack}")
         if self.error is not None:
             raise self.error
 
