@@ -39,8 +39,26 @@ Targets are reported as pass/fail, never asserted (the exit status is 0 unless t
 broke). Other benchmarks (`soak.py`, `scale.py`) compete for the same two cores: before each
 phase this waits (polling every 30 s) until none is running, unless `--no-wait`.
 
-The comparison with mqtt-io is a later step: see `Subject` and the "mqtt-io" section of the
-report, which is where it plugs in.
+mqtt-io 2.7.0 runs beside the bridge in the same run (`--subjects bridge,mqttio`, the
+default), from a venv of its own that `benchmarks/mqttio.py` makes on first use
+(`benchmarks/.venv-mqttio`, benchmark-only; if it cannot be made, the run goes on without it and
+the report says why). Its `stdio` GPIO module stands in for the hardware: an output write is a
+`set_pin(pin=0, value=True)` line on its stdout, which this process reads from a pipe. For it:
+
+2m. Command latency: the same QoS 0 publish, on its `<base>/output/out0/set` -> the `set_pin`
+    line for it, timestamped when this process reads it from mqtt-io's stdout pipe (a reader
+    thread blocked in `os.read`). Baselines, paced 0.1 s and interleaved with its commands as
+    for the bridge: a round trip, and the pipe hop without mqtt-io (a line written to an
+    `os.pipe` here, read by the same reader code). Its added time (command - paced round
+    trip - pipe) is set against the bridge's (command - paced round trip - ZeroMQ), each
+    with the paced round trip of its own phase: the target is that the bridge adds no more
+    than mqtt-io.
+3m. State latency: not measured. The stdio module's `get_pin` prints and returns False; it
+    reads nothing from stdin, so an input never changes.
+5m. Footprint: CPU time and VmRSS of the mqtt-io process over the same idle window, with 16
+    pins at 0.1 s: 12 outputs + 4 polled inputs (the configuration of the issue's figures),
+    then 16 polled inputs (every pin read each 0.1 s, as the MALOS driver's update does);
+    start-up from process start to `running` on its status topic.
 """
 
 from __future__ import annotations
@@ -69,12 +87,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mqttio
 import paho.mqtt.client as paho
 import zmq
 from harness import HOST, BenchmarkError, cpu_ticks, end_process, free_port_block
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_gpio_bridge.codec import PinConfig, PinMode, encode_pin_config
+from mqtt_gpio_bridge.codec import PinMode, encode_pin_config
+from mqtt_gpio_bridge.driver_codec import PinConfig
 from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +123,18 @@ THROUGHPUT_TARGET = 5000.0
 IDLE_CPU_TARGET = 0.3
 STARTUP_TARGET = 0.8
 RSS_TARGET_MB = 40.0
+
+# mqtt-io 2.7.0 with its stdio module, as the issue quotes it (information, not targets).
+MQTTIO_ADDS_P50 = (1.06, 1.6)
+"""Its command latency exceeds the broker round trip by this many round trips, at p50."""
+MQTTIO_ADDS_P99 = (1.2, 2.0)
+MQTTIO_IDLE_CPU = (0.60, 0.67)
+"""% of one core, 4 inputs polled at 0.1 s."""
+MQTTIO_RSS_MB = 33.7
+MQTTIO_STARTUP = (2.0, 2.9)
+"""Seconds from process start to online."""
+MQTTIO_IDLE_INPUTS = (4, 16)
+"""Its idle windows: 16 pins, this many of them polled inputs, the rest outputs."""
 
 
 class PerfError(BenchmarkError):
@@ -454,33 +486,35 @@ class ConfigTap:
 
     def __call__(self, config: PinConfig | None) -> None:
         t = now_ns()
+        if config is None:
+            self.write(t, -1, -1, -1)
+        else:
+            pin = -1 if config.pin is None else config.pin
+            self.write(t, pin, config.value, config.mode)
+
+    def write(self, t: int, pin: int, value: int, mode: int = PinMode.OUTPUT) -> None:
+        """One write seen at the "hardware" at time t: a driver config, or an mqtt-io line."""
         if self.credits is not None:
             self.credits.release()
-        if config is None:
-            self.records.append((t, -1, -1, -1))
-            return
-        pin = -1 if config.pin is None else config.pin
-        self.records.append((t, pin, config.mode, config.value))
-        self.expectations.hit((pin, config.value), t)
+        self.records.append((t, pin, mode, value))
+        self.expectations.hit((pin, value), t)
 
 
 # -- what runs as "the bridge" ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Subject:
-    """How to run and configure the program under test.
+    """How to run, configure and address the program under test: mqtt-gpio-bridge here, mqtt-io
+    in `MqttIo`. Every phase takes the subject as a parameter.
 
-    Only mqtt-gpio-bridge for now. The mqtt-io comparison (a later step) adds a second
-    `Subject` whose `config_text` writes an mqtt-io config for the same broker, pins and
-    topics (`<base>/gpio/<pin>/set`, `.../state`, `<base>/status`), and whose `argv` starts
-    `python -m mqtt_io`. Every phase below takes the subject as a parameter; only the
-    driver side (MALOS over ZeroMQ here) has no mqtt-io counterpart yet, so for mqtt-io the
-    command/state latencies need a GPIO module of its own, while footprint, start-up and the
-    MQTT side carry over as they are.
+    The bridge drives the simulated MALOS driver of this process (its "hardware"); a subject
+    without `simulated_driver` writes its hardware calls to stdout instead (`mqttio`).
     """
 
-    name: str = "mqtt-gpio-bridge"
+    key = "bridge"
+    name = "mqtt-gpio-bridge"
+    online_payload = "online"
+    simulated_driver = True
 
     def config_text(
         self,
@@ -525,12 +559,85 @@ class Subject:
             "WARNING",
         ]
 
+    def env(self) -> dict[str, str] | None:
+        """The environment of its process; None: this one's."""
+        return None
+
+    def status_topic(self, base: str) -> str:
+        return f"{base}/status"
+
+    def set_topic(self, base: str, pin: int) -> str:
+        return f"{base}/gpio/{pin}/set"
+
+    def state_topic(self, base: str, pin: int, *, output: bool) -> str:
+        return f"{base}/gpio/{pin}/state"
+
+    def subscriptions(self, base: str) -> list[str]:
+        """What the subscriber follows: status and every pin's state."""
+        return [self.status_topic(base), f"{base}/gpio/+/state"]
+
+
+class MqttIo(Subject):
+    """mqtt-io from its own venv, its `stdio` GPIO module as the hardware (see `mqttio`).
+
+    `update_interval` becomes the inputs' `poll_interval`; there is no MALOS port.
+    """
+
+    key = "mqttio"
+    name = f"mqtt-io {mqttio.VERSION}"
+    online_payload = mqttio.RUNNING
+    simulated_driver = False
+
+    def __init__(self, python: Path) -> None:
+        self.python = python
+
+    def config_text(
+        self,
+        *,
+        mqtt_port: int,
+        malos_port: int,
+        base: str,
+        unique: str,
+        outputs: Sequence[int],
+        inputs: Sequence[int],
+        update_interval: float,
+    ) -> str:
+        return mqttio.config_text(
+            host=HOST,
+            port=mqtt_port,
+            prefix=base,
+            outputs=outputs,
+            inputs=inputs,
+            poll_interval=update_interval,
+            ha_prefix=f"perf_ha_{unique}",
+        )
+
+    def argv(self, config: Path) -> list[str]:
+        return [str(self.python), "-m", "mqtt_io", str(config)]
+
+    def env(self) -> dict[str, str] | None:
+        return mqttio.environment()
+
+    def status_topic(self, base: str) -> str:
+        return mqttio.status_topic(base)
+
+    def set_topic(self, base: str, pin: int) -> str:
+        return mqttio.set_topic(base, pin)
+
+    def state_topic(self, base: str, pin: int, *, output: bool) -> str:
+        return mqttio.state_topic(base, pin, output=output)
+
+    def subscriptions(self, base: str) -> list[str]:
+        return [self.status_topic(base), f"{base}/output/+", f"{base}/input/+"]
+
 
 BRIDGE = Subject()
 
 
 class BridgeRun:
-    """One bridge process with its own simulated driver (fresh ports, fresh board)."""
+    """One process of the subject: the bridge with its own simulated driver (fresh ports,
+    fresh board), or mqtt-io with its stdout drained by a `mqttio.StdoutReader` that hands
+    each `set_pin` line to `tap` as a write."""
 
     def __init__(
         self,
@@ -552,20 +659,27 @@ class BridgeRun:
         self.board = board if board is not None else TimedBoard()
         self.tap = tap
         self.subject = subject
-        self.base = f"perf/{perf.unique}/{label}"
+        self.name = f"{subject.key}-{label}"
+        """Of its config and log files in the work directory."""
+        self.base = f"perf/{perf.unique}/{subject.key}/{label}"
         self.driver: SimulatedDriver | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self.stdout: mqttio.StdoutReader | None = None
         self.startup_s: float | None = None
         self.startup_steps: dict[str, float | None] = {}
         """Seconds from process start to `offline` on the status topic (connected to the
-        broker, the driver not seen yet) and to the driver's first update."""
+        broker, the driver not seen yet) and to the driver's first update (bridge only)."""
         self.exit_status: int | None = None
 
+    @property
+    def log(self) -> Path:
+        return self.perf.workdir / f"{self.name}.log"
+
     def state_topic(self, pin: int) -> str:
-        return f"{self.base}/gpio/{pin}/state"
+        return self.subject.state_topic(self.base, pin, output=pin in self.outputs)
 
     def set_topic(self, pin: int) -> str:
-        return f"{self.base}/gpio/{pin}/set"
+        return self.subject.set_topic(self.base, pin)
 
     @property
     def pid(self) -> int:
@@ -573,50 +687,71 @@ class BridgeRun:
         return self.process.pid
 
     def start(self) -> BridgeRun:
-        perf = self.perf
-        malos_port = free_port_block(4)
-        self.driver = SimulatedDriver(HOST, malos_port, self.board, on_config=self.tap).start()
-        config = perf.workdir / f"bridge-{self.label}.yaml"
+        perf, subject = self.perf, self.subject
+        malos_port = 0
+        if subject.simulated_driver:
+            malos_port = free_port_block(4)
+            self.driver = SimulatedDriver(HOST, malos_port, self.board, on_config=self.tap).start()
+        config = perf.workdir / f"{self.name}.yaml"
         config.write_text(
-            self.subject.config_text(
+            subject.config_text(
                 mqtt_port=perf.broker.port,
                 malos_port=malos_port,
                 base=self.base,
-                unique=f"{perf.unique}_{self.label}".replace(".", "_"),
+                unique=f"{perf.unique}_{subject.key}_{self.label}".replace(".", "_"),
                 outputs=self.outputs,
                 inputs=self.inputs,
                 update_interval=self.update_interval,
             )
         )
-        perf.sub.subscribe([f"{self.base}/status", f"{self.base}/gpio/+/state"])
-        online = perf.sub.expect(f"{self.base}/status", "online")
-        offline = perf.sub.expect(f"{self.base}/status", "offline")
-        with (perf.workdir / f"bridge-{self.label}.log").open("ab") as log:
+        status = subject.status_topic(self.base)
+        perf.sub.subscribe(subject.subscriptions(self.base))
+        online = perf.sub.expect(status, subject.online_payload)
+        offline = perf.sub.expect(status, "offline")
+        with self.log.open("ab") as log:
             started = now_ns()
             self.process = subprocess.Popen(
-                self.subject.argv(config), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+                subject.argv(config),
+                stdout=log if subject.simulated_driver else subprocess.PIPE,
+                stderr=log,
+                cwd=ROOT,
+                env=subject.env(),
             )
+        if self.process.stdout is not None:
+            self.stdout = mqttio.StdoutReader(self.process.stdout.fileno(), self._hardware)
         deadline = time.monotonic() + ONLINE_TIMEOUT
         at = None
         while at is None:
             at = online.wait(0.05)
             if at is None and (self.process.poll() is not None or time.monotonic() > deadline):
                 self.stop()
-                text = (perf.workdir / f"bridge-{self.label}.log").read_text(errors="replace")
+                text = self.log.read_text(errors="replace")
                 raise PerfError(
-                    f"bridge {self.label} not online (exit status {self.exit_status}): "
+                    f"{subject.name} {self.label} not online (exit status {self.exit_status}): "
                     + " / ".join(text.strip().splitlines()[-3:])
                 )
         self.startup_s = (at - started) / 1e9
         mqtt_up = offline.t if offline.event.is_set() else None
-        perf.sub.expectations.forget((f"{self.base}/status", b"offline"))
+        perf.sub.expectations.forget((status, b"offline"))
         first_update = self.board.changes[0][0] if self.board.changes else None
         self.startup_steps = {
             "mqtt": None if mqtt_up is None else (mqtt_up - started) / 1e9,
             "first_update": None if first_update is None else (first_update - started) / 1e9,
         }
-        perf.startups.append({"bridge": self.label, "online": self.startup_s, **self.startup_steps})
+        perf.startups.append(
+            {
+                "subject": subject.key,
+                "bridge": self.label,
+                "online": self.startup_s,
+                **self.startup_steps,
+            }
+        )
         return self
+
+    def _hardware(self, t: int, pin: int, level: int) -> None:
+        """A `set_pin` line read from mqtt-io's stdout at time t."""
+        if self.tap is not None:
+            self.tap.write(t, pin, level)
 
     def wait_states(self, expected: dict[int, str], timeout: float = 5.0) -> list[str]:
         """Wait until every pin's last state message is as expected; the differences left."""
@@ -639,6 +774,10 @@ class BridgeRun:
         if self.driver is not None:
             self.driver.stop()
             self.driver = None
+        if self.stdout is not None:
+            self.stdout.join()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 class NullRun:
@@ -741,6 +880,51 @@ class ZmqHop:
         self.context.term()
 
 
+class PipeHop:
+    """mqtt-io's hop to this process without mqtt-io: a `set_pin` line written to an `os.pipe`
+    here, read by the `mqttio.StdoutReader` that reads mqtt-io's stdout (a thread of its own)."""
+
+    LINE = b"set_pin(pin=0, value=True)\n"
+
+    def __init__(self) -> None:
+        self._read_fd, self._write_fd = os.pipe()
+        self._slot: Slot | None = None
+        self._reader = mqttio.StdoutReader(self._read_fd, self._on_write)
+
+    def _on_write(self, t: int, _pin: int, _level: int) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.hit(t)
+
+    def sample(self) -> int | None:
+        """One line through the pipe; its latency in ns, None if it never arrived."""
+        slot = Slot()
+        self._slot = slot
+        started = now_ns()
+        os.write(self._write_fd, self.LINE)
+        at = slot.wait()
+        return None if at is None else at - started
+
+    def warm(self, count: int = 50) -> None:
+        for _ in range(count):
+            self.sample()
+
+    def close(self) -> None:
+        os.close(self._write_fd)
+        self._reader.join()
+        os.close(self._read_fd)
+
+
+def cpu_shares(pids: Sequence[int], seconds: float) -> tuple[list[float], float]:
+    """The % of one core each process used while this one slept `seconds`; the wall time."""
+    before = [cpu_ticks(pid) for pid in pids]
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    after = [cpu_ticks(pid) for pid in pids]
+    wall = time.monotonic() - t0
+    return [100 * (b - a) / TICKS / wall for a, b in zip(before, after, strict=True)], wall
+
+
 def wait_progress(count: Callable[[], int], target: int) -> None:
     """Wait until `count()` reaches `target`, or stays put for BURST_STALL seconds."""
     last, changed = count(), time.monotonic()
@@ -802,6 +986,7 @@ class Settings:
     matrix_s: float
     python_starts: int
     wait_quiet: bool
+    subjects: tuple[str, ...] = ("bridge", "mqttio")
 
 
 @dataclass
@@ -823,6 +1008,24 @@ class IdleResult:
     exit_status: int | None = None
 
 
+@dataclass
+class SubjectIdle:
+    """mqtt-io over an idle window (the bridge's are `IdleResult`s, beside a floor)."""
+
+    outputs: int
+    inputs: int
+    interval: float
+    window_s: float
+    cpu_pct: float
+    rss_kb: int
+    hwm_kb: int
+    pss_kb: int
+    uss_kb: int
+    startup_s: float | None
+    stdout_lines_per_s: float
+    exit_status: int | None = None
+
+
 class Perf:
     def __init__(self, settings: Settings, workdir: Path) -> None:
         self.settings = settings
@@ -840,8 +1043,16 @@ class Perf:
                 ("zmq", "ZeroMQ PUSH -> PULL, paced 0.1 s"),
                 ("command", "command: set publish -> driver config"),
                 ("state", "state: driver update sent -> state message"),
+                ("mqttio_command", "mqtt-io command: set publish -> `set_pin` line read"),
+                ("mqttio_rtt_paced", "broker round trip, paced 0.1 s (mqtt-io phase)"),
+                ("pipe", "pipe write -> read (mqtt-io's stdout hop), paced 0.1 s"),
             ]
         }
+        self.mqttio: MqttIo | None = None
+        """mqtt-io, when it is in the run."""
+        self.mqttio_note = "not asked for (--subjects)"
+        """What ran as mqtt-io, or why it did not."""
+        self.mqttio_idle: list[SubjectIdle] = []
         self.throughput: dict[str, Any] = {}
         self.burst_baseline: dict[str, Any] = {}
         self.idle: list[IdleResult] = []
@@ -1048,7 +1259,7 @@ class Perf:
         topics = [run.set_topic(pin) for pin in range(PIN_COUNT)]
         first_record = len(tap.records)
         drops_before = self.broker.drop_notices()
-        log = self.workdir / f"bridge-{run.label}.log"
+        log = run.log
         held_before = log.read_text(errors="replace").count("not taking configs")
         tap.credits = None if window is None else threading.Semaphore(window)
         timing = self.publish_burst(
@@ -1110,15 +1321,9 @@ class Perf:
             # the cores and slow each other's start-up.
             null = NullRun(self, interval).start()
             time.sleep(SETTLE)
-            pids = (run.pid, null.pid)
-            before = [cpu_ticks(pid) for pid in pids]
-            t0 = time.monotonic()
-            time.sleep(seconds)
-            after = [cpu_ticks(pid) for pid in pids]
-            wall = time.monotonic() - t0
+            share, wall = cpu_shares((run.pid, null.pid), seconds)
             if not run.alive():
                 raise PerfError(f"bridge {label} died")
-            share = [100 * (b - a) / TICKS / wall for a, b in zip(before, after, strict=True)]
             rss, hwm = memory_kb(run.pid)
             null_rss, _ = memory_kb(null.pid)
             result = IdleResult(
@@ -1158,6 +1363,98 @@ class Perf:
             if self.idle and self.idle[-1].pins == pins and self.idle[-1].interval == interval:
                 self.idle[-1].exit_status = run.exit_status
 
+    def mqttio_latencies(self, subject: MqttIo) -> None:
+        """2m: mqtt-io's command latency, interleaved with the paced round trip and pipe hop.
+
+        One cycle: command sample (then its state echo), gap, paced round trip, gap, pipe hop,
+        gap. Pins as in the bridge's latency run: 0..7 outputs, 8..15 inputs polled at 0.1 s.
+        """
+        tap = ConfigTap()
+        run = BridgeRun(
+            self,
+            "latency",
+            outputs=range(8),
+            inputs=range(8, 16),
+            update_interval=0.1,
+            tap=tap,
+            subject=subject,
+        )
+        run.start()
+        hop = PipeHop()
+        try:
+            time.sleep(SETTLE)
+            if run.wait_states({pin: "OFF" for pin in range(16)}):
+                raise PerfError("mqtt-io did not publish every pin OFF")
+            hop.warm()
+            rtt_topic = f"perf/{self.unique}/rtt-paced-mqttio"
+            self.sub.subscribe([rtt_topic])
+            for _ in range(20):
+                self.rtt_sample(rtt_topic, -1)
+            s = self.series
+            for i in range(self.settings.samples):
+                s["mqttio_command"].record(self.command_sample(run, tap, value=1 - i % 2))
+                time.sleep(GAP)
+                s["mqttio_rtt_paced"].record(self.rtt_sample(rtt_topic, i))
+                time.sleep(GAP)
+                s["pipe"].record(hop.sample())
+                time.sleep(GAP)
+                if not run.alive():
+                    raise PerfError("mqtt-io died in the latency run")
+                if (i + 1) % 100 == 0:
+                    print(f"perf:   {i + 1}/{self.settings.samples} mqtt-io cycles", flush=True)
+        finally:
+            hop.close()
+            run.stop()
+            self.exits["mqtt-io latency"] = run.exit_status
+
+    def mqttio_idle_window(self, subject: MqttIo, inputs: int, seconds: float) -> None:
+        """5m: mqtt-io with 16 pins, `inputs` of them polled inputs at 0.1 s, idling."""
+        interval = 0.1
+        label = f"idle-{inputs}in-{interval:g}s"
+        run = BridgeRun(
+            self,
+            label,
+            outputs=range(PIN_COUNT - inputs),
+            inputs=range(PIN_COUNT - inputs, PIN_COUNT),
+            update_interval=interval,
+            subject=subject,
+        )
+        try:
+            run.start()
+            assert run.stdout is not None
+            time.sleep(SETTLE)
+            lines_before = run.stdout.lines
+            (share,), wall = cpu_shares((run.pid,), seconds)
+            lines = run.stdout.lines - lines_before
+            if not run.alive():
+                raise PerfError(f"mqtt-io {label} died")
+            rss, hwm = memory_kb(run.pid)
+            pss, uss = memory_detail_kb(run.pid)
+            result = SubjectIdle(
+                outputs=len(run.outputs),
+                inputs=inputs,
+                interval=interval,
+                window_s=wall,
+                cpu_pct=share,
+                rss_kb=rss,
+                hwm_kb=hwm,
+                pss_kb=pss,
+                uss_kb=uss,
+                startup_s=run.startup_s,
+                stdout_lines_per_s=lines / wall,
+            )
+            self.mqttio_idle.append(result)
+            print(
+                f"perf:   mqtt-io {label}: {share:.3f}% CPU, {mb(rss)}, "
+                f"start-up {run.startup_s:.3f} s",
+                flush=True,
+            )
+        finally:
+            run.stop()
+            self.exits[f"mqtt-io {label}"] = run.exit_status
+            if self.mqttio_idle and self.mqttio_idle[-1].inputs == inputs:
+                self.mqttio_idle[-1].exit_status = run.exit_status
+
     def python_starts(self) -> None:
         """Start-up baseline: a bare interpreter, `python -c pass`."""
         for _ in range(self.settings.python_starts):
@@ -1167,25 +1464,36 @@ class Perf:
 
     def run(self) -> None:
         s = self.settings
+        bridge = "bridge" in s.subjects
         self.quiet("broker round trip (back to back)")
         self.start()
         self.round_trips("rtt", s.rtt_messages)
         self.python_starts()
-        self.quiet("latency (command, state, paced baselines)")
-        self.latencies()
-        self.quiet("throughput baseline (broker only)")
-        self.burst_baseline["windowed"] = self.burst_broker_only(s.window)
-        self.burst_baseline["burst"] = self.burst_broker_only(None)
-        self.quiet("idle 16 pins 0.1 s, then throughput")
-        self.idle_window(16, 0.1, s.idle_s, throughput=True)
-        self.quiet("idle 16 pins 0.02 s")
-        self.idle_window(16, 0.02, s.idle_s)
-        for interval in (1.0, 0.1, 0.02):
-            for pins in (1, 4):
-                self.quiet(f"idle {pins} pins {interval:g} s")
-                self.idle_window(pins, interval, s.matrix_s)
-        self.quiet("idle 16 pins 1 s")
-        self.idle_window(16, 1.0, s.matrix_s)
+        if bridge:
+            self.quiet("latency (command, state, paced baselines)")
+            self.latencies()
+        if self.mqttio is not None:
+            self.quiet("mqtt-io latency (command, paced baselines)")
+            self.mqttio_latencies(self.mqttio)
+        if bridge:
+            self.quiet("throughput baseline (broker only)")
+            self.burst_baseline["windowed"] = self.burst_broker_only(s.window)
+            self.burst_baseline["burst"] = self.burst_broker_only(None)
+            self.quiet("idle 16 pins 0.1 s, then throughput")
+            self.idle_window(16, 0.1, s.idle_s, throughput=True)
+        if self.mqttio is not None:
+            for inputs in MQTTIO_IDLE_INPUTS:
+                self.quiet(f"mqtt-io idle 16 pins ({inputs} inputs) 0.1 s")
+                self.mqttio_idle_window(self.mqttio, inputs, s.idle_s)
+        if bridge:
+            self.quiet("idle 16 pins 0.02 s")
+            self.idle_window(16, 0.02, s.idle_s)
+            for interval in (1.0, 0.1, 0.02):
+                for pins in (1, 4):
+                    self.quiet(f"idle {pins} pins {interval:g} s")
+                    self.idle_window(pins, interval, s.matrix_s)
+            self.quiet("idle 16 pins 1 s")
+            self.idle_window(16, 1.0, s.matrix_s)
         self.quiet("broker round trip again (drift)")
         self.round_trips("rtt_end", s.rtt_messages)
 
@@ -1254,6 +1562,8 @@ def code_facts() -> dict[str, str]:
 
 def matrix_section(perf: Perf) -> list[str]:
     """The idle CPU table by pins and update interval, and how it grows."""
+    if not perf.idle:
+        return []
     matrix = [
         "",
         "Idle CPU (% of one core) and VmRSS by configured pins (all outputs) and update "
@@ -1340,6 +1650,171 @@ def throughput_rows(perf: Perf, target: Callable[[str, bool | None], str]) -> li
     return rows
 
 
+def at_most(value: float, limit: float) -> bool | None:
+    """value <= limit; None (no verdict) when either was not measured."""
+    return None if math.isnan(value) or math.isnan(limit) else value <= limit
+
+
+def span(bounds: tuple[float, float], unit: str = "") -> str:
+    return f"{bounds[0]:g}-{bounds[1]:g}{unit}"
+
+
+def placed(value: float, bounds: tuple[float, float]) -> str:
+    """Where `value` falls against the issue's range for mqtt-io."""
+    if math.isnan(value):
+        return "-"
+    return "below" if value < bounds[0] else "above" if value > bounds[1] else "inside"
+
+
+def added_time(perf: Perf) -> dict[str, float]:
+    """Latency each subject adds to its same-run baselines (µs), a difference of percentiles:
+    its command latency minus the paced round trip measured in the same phase (interleaved
+    with its commands, so under the same conditions) and minus its hop to this process (the
+    ZeroMQ PUSH -> PULL for the bridge, the pipe for mqtt-io)."""
+    s = perf.series
+    bridge_rtt, bridge_cmd, zmq_hop = s["rtt_paced"], s["command"], s["zmq"]
+    mqttio_rtt, mqttio_cmd, pipe = s["mqttio_rtt_paced"], s["mqttio_command"], s["pipe"]
+    return {
+        "bridge_p50": bridge_cmd.p50 - bridge_rtt.p50 - zmq_hop.p50,
+        "bridge_p99": bridge_cmd.p99 - bridge_rtt.p99 - zmq_hop.p99,
+        "mqttio_p50": mqttio_cmd.p50 - mqttio_rtt.p50 - pipe.p50,
+        "mqttio_p99": mqttio_cmd.p99 - mqttio_rtt.p99 - pipe.p99,
+    }
+
+
+def mqttio_baseline_rows(perf: Perf) -> list[str]:
+    if perf.mqttio is None:
+        return []
+    return [
+        f"| 1. {x.name} ({len(x.samples)}) | {us(x.p50)} | {us(x.p99)} | (baseline) | | | |"
+        for x in (perf.series["mqttio_rtt_paced"], perf.series["pipe"])
+    ]
+
+
+def mqttio_latency_rows(perf: Perf, target: Callable[[str, bool | None], str]) -> list[str]:
+    """2m and the comparison of added times (the target), 3m."""
+    if perf.mqttio is None:
+        return [f"| 2m., 3m., 5m. mqtt-io | not in this run: {perf.mqttio_note} | | | | | |"]
+    s = perf.series
+    rtt, cmd, pipe, paced = s["rtt"], s["mqttio_command"], s["pipe"], s["mqttio_rtt_paced"]
+    base50, base99 = rtt.p50 + pipe.p50, rtt.p99 + pipe.p99
+    paced50, paced99 = paced.p50 + pipe.p50, paced.p99 + pipe.p99
+    added = added_time(perf)
+    a50, a99 = added["mqttio_p50"], added["mqttio_p99"]
+    adds50, adds99 = a50 / paced.p50, a99 / paced.p99
+    return [
+        f"| 2m. {cmd.name} ({len(cmd.samples)}, lost {cmd.lost}) | {us(cmd.p50)} "
+        f"| {us(cmd.p99)} | round trip + pipe: {us(base50)} / {us(base99)} "
+        f"| {ratio(cmd.p50, base50)} / {ratio(cmd.p99, base99)} | information | - |",
+        f"| 2m. (same, against the paced round trip of its phase) | | "
+        f"| paced round trip + pipe: {us(paced50)} / {us(paced99)} "
+        f"| {ratio(cmd.p50, paced50)} / {ratio(cmd.p99, paced99)} | information | |",
+        f"| 2m. mqtt-io's added time: command - paced round trip (its phase) - pipe "
+        f"| {us(a50)} | {us(a99)} | paced round trip: {us(paced.p50)} / {us(paced.p99)} "
+        f"| adds {adds50:.2f}x / {adds99:.2f}x the paced round trip "
+        f"({a50 / rtt.p50:.2f}x / {a99 / rtt.p99:.2f}x the back-to-back one) "
+        f"| information; the issue: adds {span(MQTTIO_ADDS_P50, 'x')} / "
+        f"{span(MQTTIO_ADDS_P99, 'x')} the round trip (here p50 {placed(adds50, MQTTIO_ADDS_P50)}"
+        f", p99 {placed(adds99, MQTTIO_ADDS_P99)} that range) | - |",
+        f"| 2. bridge's added time: command - paced round trip (its phase) - ZeroMQ "
+        f"| {us(added['bridge_p50'])} | {us(added['bridge_p99'])} | mqtt-io's added time: "
+        f"{us(a50)} / {us(a99)} | {ratio(added['bridge_p50'], a50)} / "
+        f"{ratio(added['bridge_p99'], a99)} | bridge adds no more than mqtt-io "
+        f"| p50 {target('adds <= mqtt-io p50', at_most(added['bridge_p50'], a50))}, "
+        f"p99 {target('adds <= mqtt-io p99', at_most(added['bridge_p99'], a99))} |",
+    ]
+
+
+def mqttio_state_rows(perf: Perf) -> list[str]:
+    if perf.mqttio is None:
+        return []
+    return [
+        "| 3m. mqtt-io state: input change -> state message | - | - | | "
+        "| not measured: its stdio module never reads stdin (`get_pin` prints a line and "
+        "returns False), so an input cannot change | - |"
+    ]
+
+
+def mqttio_footprint_rows(perf: Perf, bridge: IdleResult | None) -> list[str]:
+    """5m: idle CPU and memory of mqtt-io next to the bridge's (16 pins, 0.1 s, same run)."""
+    rows = []
+    for r in perf.mqttio_idle:
+        issue = f"; the issue: {span(MQTTIO_IDLE_CPU, '%')}" if r.inputs == 4 else ""
+        rows.append(
+            f"| 5m. mqtt-io idle CPU, 16 pins: {r.outputs} outputs + {r.inputs} inputs polled "
+            f"{r.interval:g} s ({r.window_s:.0f} s, {r.stdout_lines_per_s:.0f} stdout lines/s) "
+            f"| {r.cpu_pct:.3f}% | | bridge, 16 pins 0.1 s: "
+            f"{'-' if bridge is None else f'{bridge.cpu_pct:.3f}%'} "
+            f"| {'-' if bridge is None else ratio(r.cpu_pct, bridge.cpu_pct)} "
+            f"| information{issue} | - |"
+        )
+    main = next((r for r in perf.mqttio_idle if r.inputs == 4), None)
+    if main is not None:
+        rows.append(
+            f"| 5m. mqtt-io resident memory (VmRSS) after the idle window, 4 inputs "
+            f"| {mb(main.rss_kb)} | | bridge: {'-' if bridge is None else mb(bridge.rss_kb)} "
+            f"| {'-' if bridge is None else ratio(main.rss_kb, bridge.rss_kb)} "
+            f"| information; the issue: {MQTTIO_RSS_MB} MB | - |"
+        )
+        rows.append(
+            f"| 5m. the same, PSS / private (USS) | {mb(main.pss_kb)} | {mb(main.uss_kb)} "
+            f"| bridge: {'-' if bridge is None else f'{mb(bridge.pss_kb)} / {mb(bridge.uss_kb)}'}"
+            f" | {'-' if bridge is None else ratio(main.pss_kb, bridge.pss_kb)} / "
+            f"{'-' if bridge is None else ratio(main.uss_kb, bridge.uss_kb)} | information | |"
+        )
+    return rows
+
+
+def mqttio_startup_rows(perf: Perf) -> list[str]:
+    times = [x["online"] for x in perf.startups if x["subject"] == "mqttio"]
+    if not times:
+        return []
+    bridge = [x["online"] for x in perf.startups if x["subject"] == "bridge"]
+    bridge_median = statistics.median(bridge) if bridge else float("nan")
+    median = statistics.median(times)
+    return [
+        f"| 5m. mqtt-io start-up to `running` ({len(times)} starts) | median {median:.3f} s "
+        f"| max {max(times):.3f} s (first {times[0]:.3f} s) | bridge to `online`: median "
+        f"{secs(bridge_median)} | {ratio(median, bridge_median)} "
+        f"| information; the issue: {span(MQTTIO_STARTUP, ' s')} | - |"
+    ]
+
+
+def mqttio_notes(perf: Perf) -> list[str]:
+    """How the mqtt-io rows (2m, 3m, 5m) are taken, or why there are none."""
+    if perf.mqttio is None:
+        return [f"Not in this run: {perf.mqttio_note}."]
+    return [
+        f"{perf.mqttio_note}. Its `stdio` GPIO module stands in for the hardware: a write to "
+        "an output prints `set_pin(pin=N, value=True|False)` on its stdout, a read of an input "
+        "prints `get_pin(pin=N)` and returns False. It runs with `PYTHONUNBUFFERED=1` (print "
+        "to a pipe is block-buffered otherwise), stdout to a pipe this process drains, stderr "
+        "(its log, level WARNING) to a file; Home Assistant discovery on, as the bridge's.",
+        "",
+        "- Command (2m): QoS 0 publish on `<base>/output/out0/set`, ON/OFF alternating -> its "
+        "`set_pin(pin=0, ...)` line, timestamped when a thread here has it back from `os.read` "
+        "on the stdout pipe; the next sample waits for its state echo on `<base>/output/out0`, "
+        "then 0.1 s. Pins 0..7 outputs, 8..15 inputs polled every 0.1 s (so about 80 "
+        "`get_pin` lines a second go through the same pipe).",
+        "- Pipe: a `set_pin` line written to an `os.pipe` here and read by the same reader "
+        "code, paced 0.1 s: the part of 2m that is the hop to this process, not mqtt-io. The "
+        "command, a paced round trip and a pipe sample are interleaved, one of each per cycle.",
+        "- Added time: command - paced round trip of the same phase - pipe for mqtt-io; "
+        "command - paced round trip of its phase - ZeroMQ for the bridge; each a difference "
+        "of the percentiles. Both commands are paced 0.1 s apart, so the paced round trip "
+        "interleaved with them is the one measured under the same conditions. The issue "
+        "gives mqtt-io's as a multiple of the round trip; the target is the bridge's <= "
+        "mqtt-io's, at p50 and at p99.",
+        "- State (3m): not measured, see the table.",
+        "- Idle (5m): CPU (utime + stime, /proc) and VmRSS / PSS / USS of the mqtt-io process "
+        "over the same window as the bridge's 16-pin windows, 3 s after `running`; 16 pins, "
+        f"{' and '.join(str(n) for n in MQTTIO_IDLE_INPUTS)} of them polled inputs, the rest "
+        "outputs. Each poll prints a line, which is part of what it costs here.",
+        "- Start-up (5m): from just before its process is spawned to `running` (retained, "
+        "QoS 1) on `<base>/status` at the subscriber; one per mqtt-io process of the run.",
+    ]
+
+
 def build_report(
     perf: Perf, settings: Settings, started: datetime.datetime
 ) -> tuple[str, dict[str, Any]]:
@@ -1366,20 +1841,23 @@ def build_report(
         "| (baseline) | | | |",
         f"| 1. {hop.name} ({len(hop.samples)}) | {us(hop.p50)} | {us(hop.p99)} "
         "| (baseline) | | | |",
+        *mqttio_baseline_rows(perf),
         f"| 2. {cmd.name} ({len(cmd.samples)}, lost {cmd.lost}) | {us(cmd.p50)} | {us(cmd.p99)} "
         f"| round trip + ZeroMQ: {us(cmd_base50)} / {us(cmd_base99)} "
         f"| {ratio(cmd.p50, cmd_base50)} / {ratio(cmd.p99, cmd_base99)} "
         f"| p50 <= {CMD_P50_FACTOR}x, p99 <= {CMD_P99_FACTOR}x "
-        f"| p50 {target('command p50', cmd.p50 <= CMD_P50_FACTOR * cmd_base50)}, "
-        f"p99 {target('command p99', cmd.p99 <= CMD_P99_FACTOR * cmd_base99)} |",
+        f"| p50 {target('command p50', at_most(cmd.p50, CMD_P50_FACTOR * cmd_base50))}, "
+        f"p99 {target('command p99', at_most(cmd.p99, CMD_P99_FACTOR * cmd_base99))} |",
         f"| 2. (same, against the paced round trip) | | "
         f"| paced round trip + ZeroMQ: {us(paced_base50)} / {us(paced_base99)} "
         f"| {ratio(cmd.p50, paced_base50)} / {ratio(cmd.p99, paced_base99)} | information | |",
+        *mqttio_latency_rows(perf, target),
         f"| 3. {state.name} ({len(state.samples)}, lost {state.lost}) | {us(state.p50)} "
         f"| {us(state.p99)} | paced round trip + ZeroMQ: {us(paced_base50)} / "
         f"{us(paced_base99)} | {ratio(state.p50, paced_base50)} / "
         f"{ratio(state.p99, paced_base99)} | p50 <= {STATE_P50_FACTOR}x "
-        f"| {target('state p50', state.p50 <= STATE_P50_FACTOR * paced_base50)} |",
+        f"| {target('state p50', at_most(state.p50, STATE_P50_FACTOR * paced_base50))} |",
+        *mqttio_state_rows(perf),
     ]
     rows += throughput_rows(perf, target)
     main_idle = next((r for r in perf.idle if r.pins == 16 and r.interval == 0.1), None)
@@ -1409,20 +1887,22 @@ def build_report(
             f"{mb(main_idle.null_uss_kb)} | {ratio(main_idle.pss_kb, main_idle.null_pss_kb)} / "
             f"{ratio(main_idle.uss_kb, main_idle.null_uss_kb)} | information | |"
         )
+    rows += mqttio_footprint_rows(perf, main_idle)
     if perf.peak_hwm_kb:
         rows.append(
             f"| 5. peak resident memory (VmHWM) of any bridge, burst included "
             f"| {mb(perf.peak_hwm_kb)} | | | | <= {RSS_TARGET_MB:.0f} MB "
             f"| {target('peak RSS', perf.peak_hwm_kb / 1024 <= RSS_TARGET_MB)} |"
         )
-    if perf.startups:
-        times = [step["online"] for step in perf.startups]
+    bridge_starts = [step for step in perf.startups if step["subject"] == "bridge"]
+    if bridge_starts:
+        times = [step["online"] for step in bridge_starts]
         median_start = statistics.median(times)
         null_starts = [r.null_startup_s for r in perf.idle if r.null_startup_s is not None]
         null_median = statistics.median(null_starts) if null_starts else float("nan")
 
         def median_step(key: str) -> str:
-            values = [step[key] for step in perf.startups if step[key] is not None]
+            values = [step[key] for step in bridge_starts if step[key] is not None]
             return secs(statistics.median(values)) if values else "-"
 
         rows.append(
@@ -1439,6 +1919,7 @@ def build_report(
             f"| {median_step('mqtt')} | | driver's first update sent: "
             f"{median_step('first_update')} | | information | |"
         )
+    rows += mqttio_startup_rows(perf)
 
     matrix = matrix_section(perf)
     summary = ["", "Targets: " + ", ".join(f"{name} {verdict(ok)}" for name, ok in targets)]
@@ -1482,17 +1963,12 @@ def build_report(
         **code_facts(),
         "load average at each phase": "; ".join(f"{p}: {load}" for p, load in perf.loads),
         "other benchmarks running": "; ".join(perf.contention) or "none seen",
-        "bridge exit statuses (SIGTERM)": ", ".join(f"{k} {v}" for k, v in perf.exits.items()),
+        "exit statuses (SIGTERM)": ", ".join(f"{k} {v}" for k, v in perf.exits.items()),
+        "mqtt-io": perf.mqttio_note,
         "logs": str(perf.workdir),
     }
     context += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts.items()]
-    mqtt_io = [
-        "",
-        "## mqtt-io",
-        "",
-        "Not measured yet (a later step): add a `Subject` for mqtt-io in benchmarks/perf.py "
-        "and run the same phases against it.",
-    ]
+    mqtt_io = ["", "## mqtt-io", "", *mqttio_notes(perf)]
     text = "\n".join(
         [
             f"# mqtt-gpio-bridge performance, {started:%Y-%m-%d %H:%M}",
@@ -1512,6 +1988,8 @@ def build_report(
         "throughput": perf.throughput,
         "throughput_baseline": perf.burst_baseline,
         "idle": [r.__dict__ for r in perf.idle],
+        "mqttio_idle": [r.__dict__ for r in perf.mqttio_idle],
+        "added_time_us": added_time(perf),
         "startups": perf.startups,
         "python_start_s": perf.python_start_s,
         "targets": dict(targets),
@@ -1535,6 +2013,8 @@ def write_chart(perf: Perf, path: Path) -> str:
         ("zmq", "-."),
         ("command", "-"),
         ("state", "-"),
+        ("pipe", "-."),
+        ("mqttio_command", "-"),
     ):
         series = perf.series[key]
         if not series.samples:
@@ -1576,6 +2056,10 @@ def write_chart(perf: Perf, path: Path) -> str:
     )
     if null_points:
         right.plot(*zip(*null_points, strict=True), "k--", marker="x", label="floor: perf_null.py")
+    for r, marker in zip(perf.mqttio_idle, ("D", "P"), strict=False):
+        right.plot(
+            [r.interval], [r.cpu_pct], marker, label=f"mqtt-io, 16 pins, {r.inputs} inputs polled"
+        )
     right.plot(
         [0.1], [IDLE_CPU_TARGET], "r*", markersize=12, label="target: 16 pins at 0.1 s, at most"
     )
@@ -1595,7 +2079,22 @@ def write_chart(perf: Perf, path: Path) -> str:
 # -- main ------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def prepare_mqttio(*, required: bool) -> tuple[MqttIo | None, str]:
+    """mqtt-io for the run, its venv made first if need be, and a note for the report. If the
+    venv cannot be made: BenchmarkError when mqtt-io was asked for, else None and why."""
+    try:
+        python = mqttio.ensure_venv(log=lambda line: print(f"perf: {line}", flush=True))
+    except (BenchmarkError, OSError, subprocess.SubprocessError) as exc:
+        if required:
+            raise BenchmarkError(str(exc)) from exc
+        note = f"left out, its venv could not be made ({exc})"
+        print(f"perf: mqtt-io {note}", flush=True)
+        return None, note
+    return MqttIo(python), f"mqtt-io {mqttio.VERSION} from {python}"
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; `subject_list` holds the subjects, checked and in order."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run (~2 min)")
     parser.add_argument("--samples", type=int, help="latency cycles (500; quick 40)")
@@ -1613,7 +2112,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-wait", action="store_true", help="do not wait for soak.py/scale.py to end"
     )
+    parser.add_argument(
+        "--subjects",
+        help="comma-separated, of: bridge, mqttio (default: both; mqtt-io is left out, with "
+        "a note in the report, if its venv cannot be made)",
+    )
     args = parser.parse_args(argv)
+    subjects = tuple(dict.fromkeys((args.subjects or "bridge,mqttio").replace(" ", "").split(",")))
+    if not set(subjects) <= {"bridge", "mqttio"}:
+        parser.error(f"--subjects: bridge and/or mqttio, not {args.subjects!r}")
+    args.subject_list = subjects
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    subjects: tuple[str, ...] = args.subject_list
     quick = args.quick
 
     def pick(value: Any, full: Any, short: Any) -> Any:
@@ -1628,10 +2142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         matrix_s=pick(args.matrix, 30.0, 3.0),
         python_starts=5 if not quick else 2,
         wait_quiet=not args.no_wait,
+        subjects=subjects,
     )
     if shutil.which("mosquitto") is None:
         print("mosquitto is not installed (apt-get install mosquitto)", file=sys.stderr)
         return 2
+    mqttio_subject, mqttio_note = None, "not asked for (--subjects)"
+    if "mqttio" in subjects:
+        try:
+            mqttio_subject, mqttio_note = prepare_mqttio(required=args.subjects is not None)
+        except BenchmarkError as exc:
+            print(f"perf: mqtt-io: {exc}", file=sys.stderr)
+            return 2
 
     def on_sigterm(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -1640,6 +2162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.datetime.now()
     workdir = Path(tempfile.mkdtemp(prefix="mqtt-gpio-perf-"))
     perf = Perf(settings, workdir)
+    perf.mqttio, perf.mqttio_note = mqttio_subject, mqttio_note
     print(f"perf: logs in {workdir}", flush=True)
     failure = None
     try:

@@ -69,6 +69,8 @@ class Bridge:
         self._mqtt: MqttConnection | None = None
         self._driver_alive = False
         self._last_update = 0.0
+        self._last_frame: bytes | None = None
+        self._frames: dict[PinWrite, bytes] = {}
         self._pulses: dict[int, tuple[Timer, Action]] = {}
         self._unsent: set[int] = set()
         self._reports = ReportThrottle()
@@ -176,15 +178,18 @@ class Bridge:
         """
         if self._malos is None or not self._driver_alive:
             return
-        malos_config = self.config.malos
         for write in writes:
-            frame = encode_pin_config(
-                write.pin,
-                write.mode,
-                write.value,
-                update_interval=malos_config.update_interval,
-                ping_timeout=malos_config.ping_timeout,
-            )
+            frame = self._frames.get(write)
+            if frame is None:  # at most 16 x 3 different frames: encode each once
+                malos_config = self.config.malos
+                frame = encode_pin_config(
+                    write.pin,
+                    write.mode,
+                    write.value,
+                    update_interval=malos_config.update_interval,
+                    ping_timeout=malos_config.ping_timeout,
+                )
+                self._frames[write] = frame
             if self._malos.send_config(frame):
                 self._unsent.discard(write.pin)
                 logger.debug("pin %d -> %s %d", write.pin, write.mode.name, write.value)
@@ -208,11 +213,16 @@ class Bridge:
     def _on_update(self, frame: bytes) -> None:
         now = time.monotonic()
         self._last_update = now
+        if frame == self._last_frame and self._driver_alive and self.pins.settled:
+            # The common update: the same bytes as the last one, and nothing awaited.
+            self._resend_held()
+            return
         try:
             levels = decode_levels(frame)
         except CodecError as exc:
             self._report(f"malformed update from MALOS ignored ({len(frame)} bytes): {exc}")
             return
+        self._last_frame = frame
         if not self._driver_alive:
             # The driver is (back) up, maybe with zeroed registers: configure every pin.
             self._driver_alive = True
@@ -293,12 +303,14 @@ class Bridge:
         mqtt = self.config.mqtt
         problem = describe_problem(exc)
         delay = next(self._delays)
-        # One clear line per new problem; the same one again only at debug level.
-        level = logging.DEBUG if problem == self._last_problem else logging.WARNING
+        # One clear line per new problem; the same one again only at debug level. (The same
+        # problem, not the same words: the library's detail added to it can vary by attempt.)
+        kind = f"{type(exc).__name__}: {exc}"
+        level = logging.DEBUG if kind == self._last_problem else logging.WARNING
         logger.log(
             level, "MQTT broker %s:%d: %s; retrying in %.1f s", mqtt.host, mqtt.port, problem, delay
         )
-        self._last_problem = problem
+        self._last_problem = kind
         self._timers.call_later(delay, self._connect)
 
     def _on_connected(self) -> None:

@@ -1,17 +1,38 @@
-"""Pure encoding and decoding of the MALOS GPIO wire messages (no sockets here)."""
+"""Pure encoding and decoding of the MALOS GPIO wire messages the bridge needs (no sockets).
+
+Two messages, five fields, in protocol buffers' wire format, written here rather than through
+the protobuf library: the library and the MALOS definitions would add about 4.5 MB and a
+cold-cache detour to every command and update of a process meant to idle on a Raspberry Pi.
+The bytes are the official ones: tests compare them with the classes built from
+matrix-io-proto (`driver_codec`) and with the test vectors of the MALOS reference.
+
+    GpioParams   { uint32 pin = 1; EnumMode mode = 2; uint32 value = 3; uint32 values = 4; }
+    DriverConfig { float delay_between_updates = 1; float timeout_after_last_ping = 2;
+                   GpioParams gpio = 8; (other drivers' fields) }
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
 from enum import IntEnum
 
-from google.protobuf.message import DecodeError
-
 from .errors import CodecError
-from .proto import DriverConfig, GpioParams
 
 PIN_COUNT = 16
 ALL_PINS_MASK = (1 << PIN_COUNT) - 1
+
+# Field keys: field number << 3 | wire type (0 varint, 1 64-bit, 2 length-delimited, 5 32-bit).
+_DELAY_BETWEEN_UPDATES = 1 << 3 | 5
+_TIMEOUT_AFTER_LAST_PING = 2 << 3 | 5
+_GPIO = 8 << 3 | 2
+_PIN = 1 << 3 | 0
+_MODE = 2 << 3 | 0
+_VALUE = 3 << 3 | 0
+_VALUES = 4 << 3 | 0
+_START_GROUP = 3
+_END_GROUP = 4
+_MAX_VARINT_BYTES = 10
+_MAX_GROUP_DEPTH = 100
 
 
 class PinMode(IntEnum):
@@ -19,18 +40,6 @@ class PinMode(IntEnum):
 
     INPUT = 0
     OUTPUT = 1
-
-
-@dataclass(frozen=True, slots=True)
-class PinConfig:
-    """What one `DriverConfig` asks the GPIO driver to do."""
-
-    pin: int | None
-    """None when the config carries no `gpio` field (the driver then treats it as pin 0 INPUT)."""
-    mode: int = PinMode.INPUT
-    value: int = 0
-    delay_between_updates: float = 0.0
-    timeout_after_last_ping: float = 0.0
 
 
 def encode_pin_config(
@@ -54,62 +63,92 @@ def encode_pin_config(
         raise ValueError(f"pin {pin} is out of range 0..{PIN_COUNT - 1}")
     if value not in (0, 1):
         raise ValueError(f"value {value} is not 0 or 1")
-    config = DriverConfig()
+    # proto3 leaves out fields at their default (0); every number here fits in one byte.
+    gpio = bytearray()
+    if pin:
+        gpio += bytes((_PIN, pin))
+    if mode:
+        gpio += bytes((_MODE, int(mode)))
+    if mode == PinMode.OUTPUT and value:
+        gpio += bytes((_VALUE, value))
+    frame = bytearray()
     if update_interval > 0:
-        config.delay_between_updates = update_interval
+        frame += bytes((_DELAY_BETWEEN_UPDATES,)) + struct.pack("<f", update_interval)
     if ping_timeout > 0:
-        config.timeout_after_last_ping = ping_timeout
-    config.gpio.pin = pin
-    config.gpio.mode = int(mode)
-    if mode == PinMode.OUTPUT:
-        config.gpio.value = value
-    data: bytes = config.SerializeToString()
-    return data
-
-
-def decode_pin_config(frame: bytes) -> PinConfig:
-    """Parse a `DriverConfig` frame as the driver does (used by the simulator).
-
-    Raises:
-        CodecError: when the frame is not a valid `DriverConfig`.
-    """
-    config = DriverConfig()
-    try:
-        config.ParseFromString(frame)
-    except DecodeError as exc:
-        raise CodecError(f"not a DriverConfig: {exc}") from exc
-    has_gpio = config.HasField("gpio")
-    return PinConfig(
-        pin=config.gpio.pin if has_gpio else None,
-        mode=config.gpio.mode,
-        value=config.gpio.value,
-        delay_between_updates=config.delay_between_updates,
-        timeout_after_last_ping=config.timeout_after_last_ping,
-    )
-
-
-def encode_levels(levels: int) -> bytes:
-    """Serialize the update the driver publishes: `GpioParams.values` (all low is b"")."""
-    data: bytes = GpioParams(values=levels).SerializeToString()
-    return data
+        frame += bytes((_TIMEOUT_AFTER_LAST_PING,)) + struct.pack("<f", ping_timeout)
+    frame += bytes((_GPIO, len(gpio))) + gpio
+    return bytes(frame)
 
 
 def decode_levels(frame: bytes) -> int:
     """Return the 16-bit level mask of one driver update (bit n = pin n).
 
-    A zero-byte frame is valid and means "every pin low".
+    A zero-byte frame is valid and means "every pin low". Like protobuf, the last `values`
+    wins and unknown fields are skipped.
 
     Raises:
         CodecError: when the frame is not a valid `GpioParams`.
     """
-    params = GpioParams()
-    try:
-        params.ParseFromString(frame)
-    except DecodeError as exc:
-        raise CodecError(f"not a GpioParams update: {exc}") from exc
-    return int(params.values) & ALL_PINS_MASK
+    values = 0
+    position = 0
+    end = len(frame)
+    while position < end:
+        key, position = _varint(frame, position)
+        if key == _VALUES:
+            values, position = _varint(frame, position)
+        else:
+            position = _skip(frame, position, key, 0)
+    return values & ALL_PINS_MASK
 
 
 def pin_level(levels: int, pin: int) -> int:
     """Return 0 or 1: the level of `pin` in an update mask."""
     return (levels >> pin) & 1
+
+
+def _varint(frame: bytes, position: int) -> tuple[int, int]:
+    """The varint at `position` (as protobuf reads it: at most 10 bytes, 64 bits kept)."""
+    result = 0
+    for index in range(_MAX_VARINT_BYTES):
+        if position + index >= len(frame):
+            raise CodecError("not a GpioParams update: truncated")
+        byte = frame[position + index]
+        result |= (byte & 0x7F) << (7 * index)
+        if not byte & 0x80:
+            return result & 0xFFFF_FFFF_FFFF_FFFF, position + index + 1
+    raise CodecError("not a GpioParams update: a number longer than 10 bytes")
+
+
+def _skip(frame: bytes, position: int, key: int, depth: int) -> int:
+    """Step over the value of an unknown field; the position after it."""
+    field, wire_type = key >> 3, key & 7
+    if field == 0 or key > 0xFFFF_FFFF:
+        raise CodecError("not a GpioParams update: invalid field number")
+    if wire_type == 0:
+        return _varint(frame, position)[1]
+    if wire_type == 2:
+        length, position = _varint(frame, position)
+        position += length
+    elif wire_type in (1, 5):
+        position += 8 if wire_type == 1 else 4
+    elif wire_type == _START_GROUP and depth < _MAX_GROUP_DEPTH:
+        while True:
+            inner, position = _varint(frame, position)
+            if inner == (field << 3 | _END_GROUP):
+                return position
+            position = _skip(frame, position, inner, depth + 1)
+    else:
+        raise CodecError(f"not a GpioParams update: unexpected wire type {wire_type}")
+    if position > len(frame):
+        raise CodecError("not a GpioParams update: truncated")
+    return position
+
+
+__all__ = [
+    "ALL_PINS_MASK",
+    "PIN_COUNT",
+    "PinMode",
+    "decode_levels",
+    "encode_pin_config",
+    "pin_level",
+]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 from types import TracebackType
 
 import zmq
-from zmq.utils.monitor import parse_monitor_message
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,10 @@ class MalosLink:
             message = self._monitor.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
             return None
-        return bool(parse_monitor_message(message)["event"] == zmq.EVENT_CONNECTED)
+        # The first frame starts with the event number, a native 16-bit integer. (Parsed here:
+        # zmq.utils.monitor would import asyncio, several MB for one integer.)
+        (event,) = struct.unpack_from("=H", message[0])
+        return bool(event == zmq.EVENT_CONNECTED)
 
 
 def _receive(socket: zmq.Socket[bytes] | None) -> bytes | None:

@@ -236,8 +236,7 @@ class MqttConnection:
             if not self.connected and self.config.mqtt.tls is not None:
                 # TLS 1.3 reports a refused client certificate only after the handshake, in
                 # an alert that a write can race past; name the likely cause.
-                text = "the broker closed the TLS connection before accepting the client (is a "
-                text += "client certificate required? see mqtt.tls.certfile)"
+                text = TLS_CLOSED_EARLY
             else:
                 text = paho.error_string(rc).rstrip(".")
             self.problem = BrokerError(text)
@@ -246,6 +245,10 @@ class MqttConnection:
 
 
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+TLS_CLOSED_EARLY = (
+    "the broker closed the TLS connection before accepting the client "
+    "(is a client certificate required? see mqtt.tls.certfile)"
+)
 
 
 def connack_problem(code: int, text: str) -> str:
@@ -292,6 +295,9 @@ def describe_problem(exc: Exception) -> str:
         problem = f"no connection within {CONNECT_TIMEOUT:g} s"
     else:
         problem = str(exc) or type(exc).__name__
-    if library_error is not None and library_error not in problem:
+    if library_error is not None and problem == TLS_CLOSED_EARLY:
+        # The alert is read on some attempts only: keep the line the same for every attempt.
+        LIBRARY_LOGGER.debug("%s", library_error)
+    elif library_error is not None and library_error not in problem:
         problem = f"{problem} ({library_error})"
     return problem

@@ -131,6 +131,11 @@ class PinTable:
         self._settled = False
         return PinWrite(state.spec.pin, PinMode.OUTPUT, state.wanted)
 
+    @property
+    def settled(self) -> bool:
+        """True when an update equal to the last one can change nothing."""
+        return self._settled
+
     def update(self, levels: int, now: float) -> list[PinState]:
         """Take one driver update; return the pins whose state must be published now.
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from .codec import ALL_PINS_MASK, PIN_COUNT, PinConfig, decode_pin_config, encode_levels
+from .codec import ALL_PINS_MASK, PIN_COUNT
+from .driver_codec import PinConfig, decode_pin_config, encode_levels
 from .errors import CodecError
 
 logger = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mqtt_gpio_bridge.codec import PinMode, decode_pin_config, encode_levels
+from mqtt_gpio_bridge.codec import PinMode
 from mqtt_gpio_bridge.commands import (
     MAX_PULSE_MS,
     MIN_PULSE_MS,
@@ -46,6 +46,7 @@ from mqtt_gpio_bridge.config import (
     load_config,
     parse_config,
 )
+from mqtt_gpio_bridge.driver_codec import decode_pin_config, encode_levels
 from mqtt_gpio_bridge.errors import CodecError, ConfigError
 from mqtt_gpio_bridge.simulator import SimulatedDriver
 
