@@ -83,9 +83,8 @@ class Bridge:
         self._delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
         self._last_problem = ""
         self._stopping = False
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
-        self._wake_writer.setblocking(False)
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+        """A socket pair, while running: `stop()` writes to it to end the poll at once."""
 
     @property
     def available(self) -> bool:
@@ -95,18 +94,24 @@ class Bridge:
     def stop(self) -> None:
         """Ask `run()` to finish; safe from another thread and from a signal handler."""
         self._stopping = True
-        with contextlib.suppress(OSError):  # already woken, or run() has finished
-            self._wake_writer.send(b"x")
+        wake = self._wake
+        if wake is not None:
+            with contextlib.suppress(OSError):  # already woken, or run() has just finished
+                wake[1].send(b"x")
 
     def run(self) -> None:
         """Serve until `stop()`."""
         malos_config = self.config.malos
+        wake_reader, wake_writer = socket.socketpair()
+        for end in (wake_reader, wake_writer):
+            end.setblocking(False)
+        self._wake = (wake_reader, wake_writer)
         try:
             with MalosLink(malos_config.host, malos_config.base_port) as malos:
                 self._malos = malos
                 poller = zmq.Poller()
                 malos.register(poller)
-                poller.register(self._wake_reader, zmq.POLLIN)
+                poller.register(wake_reader, zmq.POLLIN)
                 # Nothing is sent before the first update: after a MALOS restart any write
                 # resets every pin from zeroed shadow registers, so the levels of the pins to
                 # "leave as they are" must be read first.
@@ -122,8 +127,9 @@ class Bridge:
                     self._say_goodbye()
                     self._malos = None
         finally:
-            self._wake_reader.close()
-            self._wake_writer.close()
+            self._wake = None
+            wake_reader.close()
+            wake_writer.close()
 
     def _poll(self, poller: zmq.Poller) -> Iterator[dict[object, int]]:
         """Poll results, one per wake-up, after running the timers due; ends at `stop()`."""
@@ -164,9 +170,10 @@ class Bridge:
             frame = malos.error()
             if frame is not None:
                 self._report(frame[:500].decode("ascii", errors="replace").strip(), source="driver")
-        if self._wake_reader in events:
+        wake = self._wake
+        if wake is not None and wake[0] in events:
             with contextlib.suppress(BlockingIOError):
-                self._wake_reader.recv(64)
+                wake[0].recv(64)
 
     # -- MALOS side ---------------------------------------------------------------------------
 
