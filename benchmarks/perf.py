@@ -127,6 +127,10 @@ STARTUP_TARGET = 0.8
 RSS_TARGET_MB = 40.0
 
 # mqtt-io 2.7.0 with its stdio module, as the issue quotes it (information, not targets).
+BUSY_GAP = 0.03
+"""Seconds between the commands of item 2b: several per driver update (0.1 s)."""
+STALL_US = 20_000
+"""A command this late in 2b was held back by Nagle + delayed ACK, not by work."""
 MQTTIO_ADDS_P50 = (1.06, 1.6)
 """Its command latency exceeds the broker round trip by this many round trips, at p50."""
 MQTTIO_ADDS_P99 = (1.2, 2.0)
@@ -1045,6 +1049,7 @@ class Perf:
                 ("zmq", "ZeroMQ PUSH -> PULL, paced 0.1 s"),
                 ("command", "command: set publish -> driver config"),
                 ("state", "state: driver update sent -> state message"),
+                ("command_busy", f"command, {BUSY_GAP * 1000:g} ms apart (no echo awaited)"),
                 ("mqttio_command", "mqtt-io command: set publish -> `set_pin` line read"),
                 ("mqttio_rtt_paced", "broker round trip, paced 0.1 s (mqtt-io phase)"),
                 ("pipe", "pipe write -> read (mqtt-io's stdout hop), paced 0.1 s"),
@@ -1155,6 +1160,7 @@ class Perf:
                     raise PerfError("the latency bridge died")
                 if (i + 1) % 100 == 0:
                     print(f"perf:   {i + 1}/{self.settings.samples} latency cycles", flush=True)
+            self.busy_commands(run, tap)
             self.peak_hwm_kb = max(self.peak_hwm_kb, memory_kb(run.pid)[1])
         finally:
             hop.close()
@@ -1176,6 +1182,24 @@ class Perf:
         # that the next sample starts with a quiet bridge and broker.
         echo.wait()
         return None if at is None else at - started
+
+    def busy_commands(self, run: BridgeRun, tap: ConfigTap) -> None:
+        """2b: commands BUSY_GAP apart, so that they meet the bridge's own QoS 1 state
+        publishes and the broker's PUBACKs for them (Mosquitto's default `set_tcp_nodelay
+        false` then holds a command back until the bridge's TCP acknowledges, up to a delayed
+        ACK of 40 ms, unless the bridge acknowledges at once)."""
+        series = self.series["command_busy"]
+        for i in range(self.settings.samples):
+            payload = "ON" if i % 2 == 0 else "OFF"
+            key = (CMD_PIN, 1 - i % 2)
+            slot = tap.expectations.expect(key)
+            started = now_ns()
+            self.pub.publish(run.set_topic(CMD_PIN), payload)
+            at = slot.wait()
+            if at is None:
+                tap.expectations.forget(key)
+            series.record(None if at is None else at - started)
+            time.sleep(BUSY_GAP)
 
     def state_sample(self, run: BridgeRun, board: TimedBoard, level: int) -> int | None:
         """3: input pin 8 flipped from outside; update sent -> state message (ns)."""
@@ -1821,6 +1845,11 @@ def mqttio_notes(perf: Perf) -> list[str]:
     ]
 
 
+def stalls(series: Series) -> int:
+    """Samples of a series at or above STALL_US."""
+    return sum(1 for value in series.samples if value >= STALL_US)
+
+
 def build_report(
     perf: Perf, settings: Settings, started: datetime.datetime
 ) -> tuple[str, dict[str, Any]]:
@@ -1828,6 +1857,8 @@ def build_report(
     rtt, paced, hop, cmd, state = s["rtt"], s["rtt_paced"], s["zmq"], s["command"], s["state"]
     cmd_base50, cmd_base99 = rtt.p50 + hop.p50, rtt.p99 + hop.p99
     paced_base50, paced_base99 = paced.p50 + hop.p50, paced.p99 + hop.p99
+    busy = s["command_busy"]
+    no_stall = stalls(busy) == 0 if busy.samples else None
     targets: list[tuple[str, bool | None]] = []
 
     def target(name: str, ok: bool | None) -> str:
@@ -1857,6 +1888,13 @@ def build_report(
         f"| 2. (same, against the back-to-back round trip) | | "
         f"| round trip + ZeroMQ: {us(cmd_base50)} / {us(cmd_base99)} "
         f"| {ratio(cmd.p50, cmd_base50)} / {ratio(cmd.p99, cmd_base99)} | information | |",
+        f"| 2b. {busy.name} ({len(busy.samples)}, lost {busy.lost}) | {us(busy.p50)} "
+        f"| {us(busy.p99)} | paced round trip + ZeroMQ: {us(paced_base50)} / "
+        f"{us(paced_base99)} | {ratio(busy.p50, paced_base50)} / "
+        f"{ratio(busy.p99, paced_base99)} "
+        f"| no command held >= {STALL_US // 1000} ms (Nagle + delayed ACK) "
+        f"| {target('no stall', no_stall)}: {stalls(busy)} held, "
+        f"max {us(max(busy.samples, default=math.nan))} |",
         *mqttio_latency_rows(perf, target),
         f"| 3. {state.name} ({len(state.samples)}, lost {state.lost}) | {us(state.p50)} "
         f"| {us(state.p99)} | paced round trip + ZeroMQ: {us(paced_base50)} / "
@@ -1940,6 +1978,11 @@ def build_report(
         "- Command: QoS 0 publish on `<base>/gpio/0/set`, ON/OFF alternating -> the simulated "
         "driver's `on_config` (after receiving, decoding and applying the frame); the next "
         "sample waits for the bridge's state echo, then 0.1 s.",
+        "- 2b: the same command, 30 ms apart and without waiting for the state echo, so "
+        "that commands arrive while the bridge publishes states (QoS 1) and the broker "
+        "acknowledges them; with Mosquitto's default `set_tcp_nodelay false`, a command "
+        "queued behind an unacknowledged PUBACK waits for the bridge's delayed ACK (up to "
+        "40 ms) unless the bridge acknowledges at once (it sets TCP_QUICKACK after each read).",
         "- State: input pin 8 flipped from outside; from the moment the driver reads the "
         "changed levels to send the update (a `Board` subclass timestamps `levels()`) to the "
         "state message at the subscriber; 0.1 s gap before each flip.",
