@@ -1,37 +1,34 @@
-"""The bridge's YAML configuration: typed models, loading and human-readable problems.
+"""The bridge's YAML configuration: typed objects, loading and human-readable problems.
 
 Every user mistake ends up as one line in `ConfigError.problems`, of the form
 `<key path>: <message>`, and all of them are reported at once so a user fixes the file
 in one go instead of one error per run.
+
+Why voluptuous (and not pydantic, cattrs or msgspec): the configuration is declared once,
+as frozen dataclasses whose fields carry their rule in `Annotated[...]`; the schema that
+voluptuous runs is derived from those fields. Voluptuous walks the document, collects every
+problem with its key path (`MultipleInvalid`), prefixes the paths of nested problems,
+and lets each rule be a plain function, so the messages below stay exactly the ones users
+read. It is Home Assistant's own config validation library, pure Python, and costs about
+0.6 MB resident in the bridge's process, where pydantic cost about 10 MB (the library and
+its model building); cattrs + attrs cost about twice voluptuous, and msgspec stops at the
+first problem instead of reporting them all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
 import re
 import socket
-from collections.abc import Iterator
-from typing import Annotated, Literal, Self, get_args
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 
+import voluptuous as vol
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    ValidationInfo,
-    ValidatorFunctionWrapHandler,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from .commands import MAX_PULSE_MS, MIN_PULSE_MS
 from .errors import ConfigError
@@ -43,6 +40,7 @@ __all__ = [
     "MalosConfig",
     "MqttConfig",
     "PinSpec",
+    "Secret",
     "TlsConfig",
     "default_node_id",
     "load_config",
@@ -57,211 +55,285 @@ MAX_PAYLOAD_LENGTH = 64
 MIN_OFFLINE_AFTER = 1.5
 
 Loc = tuple[int | str, ...]
+Check = Callable[[Any, str], Any]
+"""One step of a field's rule: (value, key) -> the cleaned value, or raise `vol.Invalid`."""
+
+_T = TypeVar("_T")
 
 
-# --- reusable field validators -------------------------------------------------------------
+# --- rules: how one field is checked --------------------------------------------------------
 
 
-def _problem(kind: str, message: str) -> PydanticCustomError:
-    # The message is formatted by the caller and passed without context, so pydantic uses it
-    # verbatim: no "Value error, " prefix, and braces in user values are left alone.
-    return PydanticCustomError(kind, message)
+class _Rule:
+    """A field's rule, kept in its `Annotated[...]` type: the checks, run in order.
 
-
-def _raise_problems(title: str, problems: list[tuple[Loc, str, object]]) -> None:
-    """Raise several problems at once, each at its own key path below the current model.
-
-    Pydantic turns a ValidationError raised inside a validator back into its line errors
-    and prefixes their locations, so cross-field checks can point at the exact key.
+    `nullable`: None (e.g. `name:` left empty in YAML) means "not set" and skips the checks.
+    `missing`: the message when a field without a default is absent.
     """
-    if problems:
-        details = [
-            InitErrorDetails(type=_problem("config_rule", message), loc=loc, input=value)
-            for loc, message, value in problems
-        ]
-        raise ValidationError.from_exception_data(title, details)
 
+    __slots__ = ("checks", "missing", "nullable")
 
-def _text(value: object, info: ValidationInfo) -> object:
-    """Refuse non-strings with a quoting hint, instead of silently coercing them."""
-    if value is None or isinstance(value, str):
+    def __init__(
+        self, *checks: Check, nullable: bool = False, missing: str = "required key is missing"
+    ) -> None:
+        self.checks = checks
+        self.nullable = nullable
+        self.missing = missing
+
+    def __call__(self, value: object, key: str) -> object:
+        if value is None and self.nullable:
+            return None
+        for check in self.checks:
+            value = check(value, key)
         return value
-    key = info.field_name or "value"
+
+
+class _UnknownKey(vol.Invalid):
+    """A key no field has; one that is not a name is reported at its mapping's path."""
+
+
+class _Broken(ValueError):
+    """Cross-field rules broken on construction: each problem with its path in the object."""
+
+    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{_format_loc(loc)}: {message}" for loc, message in problems))
+
+
+def _refuse_broken(problems: list[tuple[Loc, str]]) -> None:
+    if problems:
+        raise _Broken(problems)
+
+
+def _text(value: object, key: str) -> str:
+    """Refuse non-strings with a quoting hint, instead of silently coercing them."""
+    if isinstance(value, str):
+        return value
     # Never echo a secret back, even one YAML mangled into a number.
     secret = key == "password"
     if isinstance(value, bool):
         word, example = ("ON/on/yes/true", "ON") if value else ("OFF/off/no/false", "OFF")
-        raise _problem(
-            "yaml_bool",
+        raise vol.Invalid(
             f"YAML read an unquoted {word} as the boolean {str(value).lower()}; "
-            f'quote it, e.g. {key}: "{example}"',
+            f'quote it, e.g. {key}: "{example}"'
         )
     if isinstance(value, int | float):
         if secret:
-            raise _problem("yaml_number", "YAML read the unquoted password as a number; quote it")
-        raise _problem(
-            "yaml_number",
+            raise vol.Invalid("YAML read the unquoted password as a number; quote it")
+        raise vol.Invalid(
             f"YAML read the unquoted {_show(value)} as a number; quote it, "
-            f'e.g. {key}: "{_show(value)}"',
+            f'e.g. {key}: "{_show(value)}"'
         )
     if secret:
-        raise _problem("string_type", "must be a quoted string")
-    raise _problem("string_type", f"must be a string, got {_describe(value)}")
+        raise vol.Invalid("must be a quoted string")
+    raise vol.Invalid(f"must be a string, got {_describe(value)}")
 
 
-def _not_empty(value: str | None) -> str | None:
-    # None passes: `client_id:` or `name:` left empty in YAML means "not set".
-    if value is not None and not value.strip():
-        raise _problem("empty", "must not be empty")
+def _not_empty(value: str, key: str) -> str:
+    if not value.strip():
+        raise vol.Invalid("must not be empty")
     return value
 
 
-def _int_range(low: int, high: int, why: str = "") -> AfterValidator:
-    def check(value: int) -> int:
+def _integer(low: int, high: int, why: str = "") -> Check:
+    def check(value: object, key: str) -> int:
+        # bool is an int to Python, never to a user; 1.0 is not a port number either.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise vol.Invalid(f"Input should be a valid integer, got {_describe(value)}")
         if not low <= value <= high:
-            raise _problem("out_of_range", f"{_show(value)} is out of range {low}..{high}{why}")
+            raise vol.Invalid(f"{_show(value)} is out of range {low}..{high}{why}")
         return value
 
-    return AfterValidator(check)
+    return check
 
 
-def _seconds(
-    maximum: float | None = None, minimum: float | None = None, why: str = ""
-) -> AfterValidator:
-    """Check a duration: finite, > 0, optionally <= maximum and >= minimum."""
+def _seconds(maximum: float | None = None, minimum: float | None = None, why: str = "") -> Check:
+    """Check a duration: a number, finite, > 0, optionally <= maximum and >= minimum."""
 
-    def check(value: float) -> float:
-        if not math.isfinite(value):
-            raise _problem("out_of_range", f"must be a finite number of seconds, got {value}")
-        if minimum is not None and value < minimum:
-            raise _problem(
-                "out_of_range", f"must be at least {minimum:g} seconds, got {value:g}{why}"
-            )
-        if value <= 0 or (maximum is not None and value > maximum):
+    def check(value: object, key: str) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise vol.Invalid(f"Input should be a valid number, got {_describe(value)}")
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise vol.Invalid(f"must be a finite number of seconds, got {_show(value)}") from None
+        if not math.isfinite(seconds):
+            raise vol.Invalid(f"must be a finite number of seconds, got {seconds}")
+        if minimum is not None and seconds < minimum:
+            raise vol.Invalid(f"must be at least {minimum:g} seconds, got {seconds:g}{why}")
+        if seconds <= 0 or (maximum is not None and seconds > maximum):
             bound = f" and at most {maximum:g}" if maximum is not None else ""
-            raise _problem("out_of_range", f"must be greater than 0{bound} seconds, got {value:g}")
+            raise vol.Invalid(f"must be greater than 0{bound} seconds, got {seconds:g}")
+        return seconds
+
+    return check
+
+
+def _boolean(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise vol.Invalid(f"Input should be a valid boolean, got {_describe(value)}")
+    return value
+
+
+def _choice(*options: str) -> Check:
+    allowed = " or ".join(
+        [", ".join(repr(option) for option in options[:-1]), repr(options[-1])]
+    ).removeprefix(" or ")
+
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise vol.Invalid(f"Input should be {allowed}, got {_describe(value)}")
         return value
 
-    return AfterValidator(check)
+    return check
 
 
-def _topic_prefix(value: str) -> str:
-    # The prefix is joined with "/" and published to; wildcards are only valid in filters.
-    if not value:
-        raise _problem("topic", "must not be empty")
-    if "+" in value or "#" in value:
-        raise _problem("topic", "must not contain the MQTT wildcards '+' or '#'")
-    if value.startswith("/") or value.endswith("/"):
-        raise _problem("topic", "must not start or end with '/'")
-    return value
-
-
-def _node_id(value: str) -> str:
-    # Home Assistant puts the node id into discovery topics and unique ids.
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-        raise _problem("node_id", f"{_show(value)} may only contain letters, digits, '_' and '-'")
-    return value
-
-
-def _payload(value: str) -> str:
-    if not value:
-        raise _problem("empty", "must not be empty")
-    if len(value) > MAX_PAYLOAD_LENGTH:
-        raise _problem(
-            "too_long",
-            f"must be at most {MAX_PAYLOAD_LENGTH} characters, got {len(value)}",
-        )
-    return value
-
-
-def _word(value: object) -> object:
+def _word(value: object, key: str) -> object:
     # `mode: Output` and `initial: " ON "` mean what they obviously mean.
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _on_off(value: object) -> object:
+def _on_off(value: object, key: str) -> object:
     # PyYAML reads unquoted on/off as booleans; for a state that is exactly what was meant.
     if isinstance(value, bool):
         return "on" if value else "off"
-    return _word(value)
+    return _word(value, key)
 
 
-def _empty_section(value: object) -> object:
-    # `mqtt:` with nothing below it parses as None; treat it like an absent section.
-    return {} if value is None else value
-
-
-NonEmptyText = Annotated[str, BeforeValidator(_text), AfterValidator(_not_empty)]
-OptionalText = Annotated[str | None, BeforeValidator(_text)]
-TopicPrefix = Annotated[str, BeforeValidator(_text), AfterValidator(_topic_prefix)]
-Payload = Annotated[str, BeforeValidator(_text), AfterValidator(_payload)]
-Seconds = Annotated[float, Field(strict=True), _seconds()]
-
-
-# --- models --------------------------------------------------------------------------------
-
-
-def _readable_file(value: str | None) -> str | None:
-    if value is not None and not os.access(value, os.R_OK):
-        reason = "does not exist" if not os.path.exists(value) else "is not readable"
-        raise _problem("file", f"{value} {reason}")
+def _topic_prefix(value: str, key: str) -> str:
+    # The prefix is joined with "/" and published to; wildcards are only valid in filters.
+    if not value:
+        raise vol.Invalid("must not be empty")
+    if "+" in value or "#" in value:
+        raise vol.Invalid("must not contain the MQTT wildcards '+' or '#'")
+    if value.startswith("/") or value.endswith("/"):
+        raise vol.Invalid("must not start or end with '/'")
     return value
 
 
-ReadableFile = Annotated[str | None, BeforeValidator(_text), AfterValidator(_readable_file)]
+def _node_id(value: str, key: str) -> str:
+    # Home Assistant puts the node id into discovery topics and unique ids.
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+        raise vol.Invalid(f"{_show(value)} may only contain letters, digits, '_' and '-'")
+    return value
 
 
-def _tls_switch(value: object) -> object:
+def _payload(value: str, key: str) -> str:
+    if not value:
+        raise vol.Invalid("must not be empty")
+    if len(value) > MAX_PAYLOAD_LENGTH:
+        raise vol.Invalid(f"must be at most {MAX_PAYLOAD_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _readable_file(value: str, key: str) -> str:
+    try:
+        readable = os.access(value, os.R_OK)
+        exists = readable or os.path.exists(value)
+    except ValueError:  # a NUL byte, or a lone surrogate the file system cannot encode
+        raise vol.Invalid(f"{_show(value)} is not a valid file name") from None
+    if not readable:
+        raise vol.Invalid(f"{value} {'is not readable' if exists else 'does not exist'}")
+    return value
+
+
+class Secret:
+    """A password: shown as stars in every repr, str and log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _secret(value: object, key: str) -> Secret:
+    return value if isinstance(value, Secret) else Secret(_text(value, key))
+
+
+def _section(cls: type[object]) -> Check:
+    def check(value: object, key: str) -> object:
+        # `mqtt:` with nothing below it parses as None; treat it like an absent section.
+        return _validator(cls)({} if value is None else value)
+
+    return check
+
+
+def _tls_switch(value: object, key: str) -> object:
     # `tls: true` is TLS with the system's CAs; `tls: false` (or nothing) is plain TCP.
-    if value is True:
-        return {}
-    if value is False:
+    if value is False or value is None:
         return None
-    return value
+    if value is not True and not isinstance(value, dict | TlsConfig):
+        raise vol.Invalid(
+            f"must be true, false or a mapping of keys to values, got {_describe(value)}"
+        )
+    return _validator(TlsConfig)({} if value is True else value)
 
 
-class TlsConfig(BaseModel):
+NonEmptyText = Annotated[str, _Rule(_text, _not_empty)]
+OptionalText = Annotated[str | None, _Rule(_text, nullable=True)]
+OptionalName = Annotated[str | None, _Rule(_text, _not_empty, nullable=True)]
+TopicPrefix = Annotated[str, _Rule(_text, _topic_prefix)]
+Payload = Annotated[str, _Rule(_text, _payload)]
+Flag = Annotated[bool, _Rule(_boolean)]
+Seconds = Annotated[float, _Rule(_seconds())]
+ReadableFile = Annotated[str | None, _Rule(_text, _readable_file, nullable=True)]
+
+
+# --- the configuration ---------------------------------------------------------------------
+# Each field is declared once: its type, its rule (in Annotated) and its default. Direct
+# construction checks the cross-field rules in __post_init__; parse_config checks it all.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsConfig:
     """TLS to the broker (`tls: true` or `tls: {}` for the system's CAs)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     ca_file: ReadableFile = None
     certfile: ReadableFile = None
     keyfile: ReadableFile = None
     # Only an explicit flag turns the host name check off; the certificate is still verified.
-    insecure: StrictBool = False
+    insecure: Flag = False
 
-    @model_validator(mode="after")
-    def _check_pair(self) -> Self:
+    def __post_init__(self) -> None:
         if self.keyfile is not None and self.certfile is None:
-            _raise_problems(
-                type(self).__name__,
-                [(("certfile",), "a client key needs its certificate (certfile)", None)],
-            )
-        return self
+            _refuse_broken([(("certfile",), "a client key needs its certificate (certfile)")])
 
 
-class MqttConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MqttConfig:
     """Connection to the MQTT broker and the topic layout."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     host: NonEmptyText = "localhost"
-    port: Annotated[StrictInt, _int_range(1, 65535)] = 1883
+    port: Annotated[int, _Rule(_integer(1, 65535))] = 1883
     username: OptionalText = None
-    # SecretStr keeps the password out of every repr and log line.
-    password: Annotated[SecretStr | None, BeforeValidator(_text)] = None
+    # A Secret keeps the password out of every repr and log line.
+    password: Annotated[Secret | None, _Rule(_secret, nullable=True)] = None
     # Docker secrets and systemd credentials hand the password over as a file; containers and
     # CI often as an environment variable. At most one of the three sources may be set.
     password_file: OptionalText = None
     password_env: OptionalText = None
-    client_id: Annotated[str | None, BeforeValidator(_text), AfterValidator(_not_empty)] = None
+    client_id: OptionalName = None
     base_topic: TopicPrefix = "matrix"
-    qos: Annotated[StrictInt, _int_range(0, 2)] = 1
-    keepalive: Annotated[StrictInt, _int_range(5, 3600)] = 60
-    tls: Annotated[TlsConfig | None, BeforeValidator(_tls_switch)] = None
+    qos: Annotated[int, _Rule(_integer(0, 2))] = 1
+    keepalive: Annotated[int, _Rule(_integer(5, 3600))] = 60
+    tls: Annotated[TlsConfig | None, _Rule(_tls_switch)] = None
     reconnect_min: Seconds = 0.5
-    reconnect_max: Annotated[float, Field(strict=True), _seconds(maximum=3600)] = 30.0
+    reconnect_max: Annotated[float, _Rule(_seconds(maximum=3600))] = 30.0
 
     def secret(self) -> str | None:
         """The password, from whichever source is configured (read afresh each call).
@@ -276,79 +348,75 @@ class MqttConfig(BaseModel):
                 with open(self.password_file, encoding="utf-8") as file:
                     # Secret files often end with a newline that is not part of the password.
                     return file.read().rstrip("\r\n")
-            except (OSError, UnicodeDecodeError) as exc:
+            except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
                 raise ConfigError([f"mqtt.password_file: cannot read: {exc}"]) from None
         if self.password_env is not None:
-            value = os.environ.get(self.password_env)
+            try:
+                value = os.environ.get(self.password_env)
+            except ValueError:  # a name the environment cannot hold
+                value = None
             if value is None:
                 raise ConfigError([f"mqtt.password_env: {self.password_env} is not set"])
             return value
         return None
 
-    @model_validator(mode="after")
-    def _check_credentials(self) -> Self:
-        problems: list[tuple[Loc, str, object]] = []
+    def __post_init__(self) -> None:
+        problems: list[tuple[Loc, str]] = []
         sources = [
             name
             for name in ("password", "password_file", "password_env")
             if getattr(self, name) is not None
         ]
         if len(sources) > 1:
-            problems.append(
-                ((sources[1],), f"set only one of {', '.join(sources)}", getattr(self, sources[1]))
-            )
+            problems.append(((sources[1],), f"set only one of {', '.join(sources)}"))
         elif sources and self.username is None:
-            problems.append(((sources[0],), "a password needs mqtt.username", None))
+            problems.append(((sources[0],), "a password needs mqtt.username"))
         else:
             try:
                 self.secret()
             except ConfigError as exc:
                 key, _, message = exc.problems[0].partition(": ")
-                problems.append(((key.removeprefix("mqtt."),), message, None))
+                problems.append(((key.removeprefix("mqtt."),), message))
         if self.reconnect_min > self.reconnect_max:
             problems.append(
                 (
                     ("reconnect_min",),
                     f"must not exceed mqtt.reconnect_max ({self.reconnect_max:g} s)",
-                    self.reconnect_min,
                 )
             )
-        _raise_problems(type(self).__name__, problems)
-        return self
+        _refuse_broken(problems)
 
 
-class MalosConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MalosConfig:
     """Where the MALOS GPIO driver listens and how the bridge paces it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: NonEmptyText = "127.0.0.1"
     # The driver uses four consecutive ports: config, keep-alive, errors, updates.
     base_port: Annotated[
-        StrictInt, _int_range(1, 65532, " (the driver uses base_port to base_port + 3)")
+        int, _Rule(_integer(1, 65532, " (the driver uses base_port to base_port + 3)"))
     ] = 20049
-    update_interval: Annotated[float, Field(strict=True), _seconds(maximum=60)] = 0.1
+    update_interval: Annotated[float, _Rule(_seconds(maximum=60))] = 0.1
     keepalive_interval: Seconds = 1.0
     ping_timeout: Seconds = 5.0
     offline_after: Annotated[
         float,
-        Field(strict=True),
-        _seconds(
-            minimum=MIN_OFFLINE_AFTER,
-            why=" (the driver starts with 1 s between updates and would look offline at start)",
+        _Rule(
+            _seconds(
+                minimum=MIN_OFFLINE_AFTER,
+                why=" (the driver starts with 1 s between updates and would look offline at start)",
+            )
         ),
     ] = 3.0
 
-    @model_validator(mode="after")
-    def _check_timing(self) -> Self:
-        problems: list[tuple[Loc, str, object]] = []
+    def __post_init__(self) -> None:
+        problems: list[tuple[Loc, str]] = []
         if self.keepalive_interval >= self.ping_timeout:
             problems.append(
                 (
                     ("keepalive_interval",),
                     f"must be less than malos.ping_timeout ({self.ping_timeout:g} s), or the "
                     "driver stops sending updates between two pings",
-                    self.keepalive_interval,
                 )
             )
         if self.offline_after <= self.update_interval:
@@ -357,11 +425,9 @@ class MalosConfig(BaseModel):
                     ("offline_after",),
                     f"must be greater than malos.update_interval ({self.update_interval:g} s), "
                     "or every pause between updates would look like an outage",
-                    self.offline_after,
                 )
             )
-        _raise_problems(type(self).__name__, problems)
-        return self
+        _refuse_broken(problems)
 
 
 def default_node_id() -> str:
@@ -376,60 +442,51 @@ def default_node_id() -> str:
     return f"matrix_{slug}" if slug else "matrix"
 
 
-class HomeAssistantConfig(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HomeAssistantConfig:
     """Home Assistant MQTT discovery."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    discovery: StrictBool = True
+    discovery: Flag = True
     prefix: TopicPrefix = "homeassistant"
-    node_id: Annotated[str, BeforeValidator(_text), AfterValidator(_node_id)] = Field(
-        default_factory=default_node_id
-    )
+    node_id: Annotated[str, _Rule(_text, _node_id)] = field(default_factory=default_node_id)
     device_name: NonEmptyText = "MATRIX GPIO"
     model: NonEmptyText = "MATRIX Creator"
 
 
-class PinSpec(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinSpec:
     """One GPIO pin the bridge exposes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pin: Annotated[StrictInt, _int_range(0, PIN_COUNT - 1)]
-    mode: Annotated[Literal["input", "output"], BeforeValidator(_word)]
-    name: Annotated[str | None, BeforeValidator(_text), AfterValidator(_not_empty)] = None
-    inverted: StrictBool = False
-    initial: Annotated[Literal["on", "off"] | None, BeforeValidator(_on_off)] = None
+    pin: Annotated[int, _Rule(_integer(0, PIN_COUNT - 1))]
+    mode: Annotated[Literal["input", "output"], _Rule(_word, _choice("input", "output"))]
+    name: OptionalName = None
+    inverted: Flag = False
+    initial: Annotated[
+        Literal["on", "off"] | None, _Rule(_on_off, _choice("on", "off"), nullable=True)
+    ] = None
     payload_on: Payload = "ON"
     payload_off: Payload = "OFF"
     device_class: OptionalText = None
     icon: OptionalText = None
     # Outputs only: a plain "on" command becomes a press of this many milliseconds.
-    pulse_ms: Annotated[StrictInt, _int_range(MIN_PULSE_MS, MAX_PULSE_MS)] | None = None
+    pulse_ms: Annotated[int | None, _Rule(_integer(MIN_PULSE_MS, MAX_PULSE_MS), nullable=True)] = (
+        None
+    )
 
     @property
     def is_output(self) -> bool:
         """Whether the bridge drives this pin (and accepts commands for it)."""
         return self.mode == "output"
 
-    @model_validator(mode="after")
-    def _check_pin(self) -> Self:
-        problems: list[tuple[Loc, str, object]] = []
+    def __post_init__(self) -> None:
+        problems: list[tuple[Loc, str]] = []
         if self.initial is not None and not self.is_output:
             problems.append(
-                (
-                    ("initial",),
-                    f"only outputs have an initial state; pin {self.pin} is an input",
-                    self.initial,
-                )
+                (("initial",), f"only outputs have an initial state; pin {self.pin} is an input")
             )
         if self.pulse_ms is not None and not self.is_output:
             problems.append(
-                (
-                    ("pulse_ms",),
-                    f"only outputs can be pulsed; pin {self.pin} is an input",
-                    self.pulse_ms,
-                )
+                (("pulse_ms",), f"only outputs can be pulsed; pin {self.pin} is an input")
             )
         # Commands are matched case-insensitively, so these must stay distinguishable.
         if self.payload_on.casefold() == self.payload_off.casefold():
@@ -437,27 +494,47 @@ class PinSpec(BaseModel):
                 (
                     ("payload_off",),
                     f'must differ from payload_on ("{self.payload_on}"), ignoring case',
-                    self.payload_off,
                 )
             )
-        _raise_problems(type(self).__name__, problems)
-        return self
+        _refuse_broken(problems)
 
 
-class BridgeConfig(BaseModel):
+def _pins(value: object, key: str) -> tuple[PinSpec, ...]:
+    if value is None or (isinstance(value, list | tuple) and not value):
+        raise vol.Invalid("at least one pin must be configured")
+    if not isinstance(value, list | tuple):
+        raise vol.Invalid(
+            f"must be a list of pins, e.g. [{{pin: 0, mode: output}}], got {_describe(value)}"
+        )
+    # Every pin is checked, and duplicates are found on the raw items, so that all problems
+    # are reported at once even when some pin is invalid.
+    validate = _validator(PinSpec)
+    pins: list[PinSpec] = []
+    problems: list[vol.Invalid] = []
+    for index, item in enumerate(value):
+        try:
+            pins.append(validate(item))
+        except vol.Invalid as exc:
+            exc.prepend([index])
+            problems.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    problems += [vol.Invalid(message, path=list(loc)) for loc, message in _duplicate_pins(value)]
+    if problems:
+        raise vol.MultipleInvalid(problems)
+    return tuple(pins)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeConfig:
     """The whole configuration file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mqtt: Annotated[MqttConfig, BeforeValidator(_empty_section)] = Field(default_factory=MqttConfig)
-    malos: Annotated[MalosConfig, BeforeValidator(_empty_section)] = Field(
-        default_factory=MalosConfig
-    )
-    homeassistant: Annotated[HomeAssistantConfig, BeforeValidator(_empty_section)] = Field(
+    mqtt: Annotated[MqttConfig, _Rule(_section(MqttConfig))] = field(default_factory=MqttConfig)
+    malos: Annotated[MalosConfig, _Rule(_section(MalosConfig))] = field(default_factory=MalosConfig)
+    homeassistant: Annotated[HomeAssistantConfig, _Rule(_section(HomeAssistantConfig))] = field(
         default_factory=HomeAssistantConfig
     )
-    # Validated even when absent, so a missing `pins` is reported like an empty one.
-    pins: tuple[PinSpec, ...] = Field(default=(), validate_default=True)
+    pins: Annotated[
+        tuple[PinSpec, ...], _Rule(_pins, missing="at least one pin must be configured")
+    ]
 
     @property
     def client_id(self) -> str:
@@ -466,34 +543,15 @@ class BridgeConfig(BaseModel):
             return self.mqtt.client_id
         return f"mqtt-gpio-bridge-{self.homeassistant.node_id}"
 
-    @field_validator("pins", mode="wrap")
-    @classmethod
-    def _check_pins(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
-        if value is None or (isinstance(value, list | tuple) and not value):
-            raise _problem("no_pins", "at least one pin must be configured")
-        if not isinstance(value, list | tuple):
-            raise _problem(
-                "pins_list",
-                f"must be a list of pins, e.g. [{{pin: 0, mode: output}}], got {_describe(value)}",
-            )
-        # Duplicates are found on the raw items so that they are reported even when some
-        # other pin (or key) is invalid and the validated tuple never comes to exist.
-        duplicates = _duplicate_pins(value)
-        try:
-            pins = handler(value)
-        except ValidationError as exc:
-            if not duplicates:
-                raise
-            details = [_reinit(error) for error in exc.errors()]
-            raise ValidationError.from_exception_data(exc.title, details + duplicates) from None
-        if duplicates:
-            raise ValidationError.from_exception_data(cls.__name__, duplicates)
-        return pins
+    def __post_init__(self) -> None:
+        if not self.pins:
+            _refuse_broken([(("pins",), "at least one pin must be configured")])
+        _refuse_broken([(("pins", *loc), message) for loc, message in _duplicate_pins(self.pins)])
 
 
-def _duplicate_pins(items: list[object] | tuple[object, ...]) -> list[InitErrorDetails]:
+def _duplicate_pins(items: Sequence[object]) -> list[tuple[Loc, str]]:
     first_index: dict[int, int] = {}
-    problems: list[InitErrorDetails] = []
+    problems: list[tuple[Loc, str]] = []
     for index, item in enumerate(items):
         if isinstance(item, PinSpec):
             pin: object = item.pin
@@ -505,25 +563,80 @@ def _duplicate_pins(items: list[object] | tuple[object, ...]) -> list[InitErrorD
         if not isinstance(pin, int) or isinstance(pin, bool) or not 0 <= pin < PIN_COUNT:
             continue
         if pin in first_index:
-            message = f"pin {pin} is already configured at pins[{first_index[pin]}]"
             problems.append(
-                InitErrorDetails(
-                    type=_problem("duplicate_pin", message), loc=(index, "pin"), input=pin
-                )
+                ((index, "pin"), f"pin {pin} is already configured at pins[{first_index[pin]}]")
             )
         else:
             first_index[pin] = index
     return problems
 
 
-def _reinit(error: ErrorDetails) -> InitErrorDetails:
-    # The formatted message is kept as a template without context, so it is not re-formatted.
-    return InitErrorDetails(
-        type=_problem(error["type"], error["msg"]), loc=error["loc"], input=error["input"]
-    )
+# --- the schema voluptuous runs, derived from the dataclasses above ------------------------
+
+_VALIDATORS: dict[type[Any], Callable[[object], Any]] = {}
 
 
-# --- turning pydantic errors into lines a user can act on ---------------------------------
+def _validator(cls: type[_T]) -> Callable[[object], _T]:
+    """The validator of one dataclass: a mapping in, an instance out, or `vol.Invalid`.
+
+    Every field becomes a key of a voluptuous schema (required when it has no default) whose
+    value is the field's rule; any other key is refused with a did-you-mean hint.
+    """
+    if cls in _VALIDATORS:
+        return _VALIDATORS[cls]
+    hints = get_type_hints(cls, include_extras=True)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = [item.name for item in fields]
+    schema: dict[object, object] = {}
+    for item in fields:
+        (rule,) = [
+            extra
+            for extra in getattr(hints[item.name], "__metadata__", ())
+            if isinstance(extra, _Rule)
+        ]
+        has_default = (
+            item.default is not dataclasses.MISSING
+            or item.default_factory is not dataclasses.MISSING
+        )
+        key = vol.Optional(item.name) if has_default else vol.Required(item.name, msg=rule.missing)
+        schema[key] = _bind(rule, item.name)
+    schema[_unknown_key(names)] = object
+    mapping = vol.Schema(schema)
+
+    def validate(value: object) -> _T:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise vol.Invalid(f"must be a mapping of keys to values, got {_describe(value)}")
+        try:
+            return cls(**mapping(value))
+        except _Broken as exc:
+            raise vol.MultipleInvalid(
+                [vol.Invalid(message, path=list(loc)) for loc, message in exc.problems]
+            ) from None
+
+    _VALIDATORS[cls] = validate
+    return validate
+
+
+def _bind(rule: _Rule, key: str) -> Callable[[object], object]:
+    return lambda value: rule(value, key)
+
+
+def _unknown_key(names: list[str]) -> Callable[[object], object]:
+    def refuse(key: object) -> object:
+        if not isinstance(key, str):
+            # A key that is not a name (e.g. a number) cannot be a field of any section.
+            raise _UnknownKey(f"unknown key {_show(key)}")
+        matches = difflib.get_close_matches(key.lower(), names, n=1)
+        raise _UnknownKey(
+            f"unknown key (did you mean {matches[0]!r}?)" if matches else "unknown key"
+        )
+
+    return refuse
+
+
+# --- problem lines a user can act on --------------------------------------------------------
 
 
 def _show(value: object, limit: int = 60) -> str:
@@ -550,67 +663,23 @@ def _describe(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def _format_loc(loc: Loc) -> str:
+def _format_loc(loc: Sequence[object]) -> str:
     path = ""
     for part in loc:
-        if isinstance(part, int):
-            path += f"[{_show(part)}]"
-        else:
+        if isinstance(part, str):
             key = part if len(part) <= 60 else part[:57] + "..."
             path += f".{key}" if path else key
+        else:
+            path += f"[{_show(part)}]"
     return path or "(top level)"
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """Find the model that validates the mapping at `loc` (list indices are skipped)."""
-    model: type[BaseModel] = BridgeConfig
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        nested = _find_model(field.annotation) if field is not None else None
-        if nested is None:
-            return None
-        model = nested
-    return model
-
-
-def _find_model(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        found = _find_model(argument)
-        if found is not None:
-            return found
-    return None
-
-
-def _unknown_key(loc: Loc) -> str:
-    key = loc[-1]
-    model = _model_at(loc[:-1])
-    if model is None or not isinstance(key, str):
-        return "unknown key"
-    matches = difflib.get_close_matches(key.lower(), list(model.model_fields), n=1)
-    return f"unknown key (did you mean {matches[0]!r}?)" if matches else "unknown key"
-
-
-def _problem_line(error: ErrorDetails) -> str:
-    loc: Loc = tuple(error["loc"])
-    kind = error["type"]
-    message = error["msg"].removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        message = _unknown_key(loc)
-    elif kind == "invalid_key":
-        # A key that is not a name (e.g. a number) cannot be a field of any section.
-        return f"{_format_loc(loc[:-1])}: unknown key {_show(error['input'])}"
-    elif kind == "missing":
-        message = "required key is missing"
-    elif kind in ("model_type", "dict_type", "model_attributes_type"):
-        message = f"must be a mapping of keys to values, got {_describe(error['input'])}"
-    elif message.startswith("Input should") and "password" not in loc:
-        # Pydantic's own type messages do not say what was found; YAML surprises often hide there.
-        message = f"{message}, got {_describe(error['input'])}"
-    return f"{_format_loc(loc)}: {message}"
+def _problem_line(error: vol.Invalid) -> str:
+    # A missing key is reported at its schema key, `Required(name)`: show the name.
+    loc = [part.schema if isinstance(part, vol.Marker) else part for part in error.path]
+    if isinstance(error, _UnknownKey) and loc and not isinstance(loc[-1], str):
+        loc = loc[:-1]  # "(top level): unknown key 7", not "[7]: ..."
+    return f"{_format_loc(loc)}: {error.msg}"
 
 
 # --- public entry points -------------------------------------------------------------------
@@ -631,13 +700,14 @@ def parse_config(data: object) -> BridgeConfig:
     if not isinstance(data, dict):
         raise ConfigError([_top_level_problem("(top level)", data)])
     try:
-        return BridgeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([_problem_line(error) for error in exc.errors()]) from None
+        return _validator(BridgeConfig)(data)
+    except vol.Invalid as exc:
+        errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
+        raise ConfigError([_problem_line(error) for error in errors]) from None
 
 
 def _top_level_problem(where: str, data: object) -> str:
-    sections = ", ".join(BridgeConfig.model_fields)
+    sections = ", ".join(item.name for item in dataclasses.fields(BridgeConfig))
     return (
         f"{where}: the top level must be a mapping of sections ({sections}), got {_describe(data)}"
     )

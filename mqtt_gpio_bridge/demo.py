@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import threading
@@ -31,9 +32,9 @@ def _find_example() -> Path:
 def _demo_config(config_path: str | None, mqtt_port: int) -> BridgeConfig:
     config = load_config(config_path or _find_example())
     # Everything runs on this machine: the embedded broker and the simulator.
-    mqtt = config.mqtt.model_copy(update={"host": "127.0.0.1", "port": mqtt_port})
-    malos = config.malos.model_copy(update={"host": "127.0.0.1"})
-    return config.model_copy(update={"mqtt": mqtt, "malos": malos})
+    mqtt = dataclasses.replace(config.mqtt, host="127.0.0.1", port=mqtt_port)
+    malos = dataclasses.replace(config.malos, host="127.0.0.1")
+    return dataclasses.replace(config, mqtt=mqtt, malos=malos)
 
 
 def _instructions(config: BridgeConfig) -> str:

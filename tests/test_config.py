@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from pathlib import Path
 
@@ -147,8 +148,8 @@ def test_empty_section_means_defaults(tmp_path: Path) -> None:
 def test_config_is_immutable(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
 
-    with pytest.raises(ValueError, match="frozen"):
-        config.mqtt.port = 1
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'port'"):
+        config.mqtt.port = 1  # type: ignore[misc]
 
 
 # --- node_id and client_id -----------------------------------------------------------------

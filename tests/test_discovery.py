@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -187,7 +188,7 @@ def test_stale_entities_are_cleared_at_start_and_other_nodes_are_untouched(
 
     # Second run: pin 5 removed, pin 3 became an output.
     second = parse_config(
-        first.model_dump(mode="python")
+        dataclasses.asdict(first)
         | {"pins": [{"pin": 0, "mode": "output"}, {"pin": 3, "mode": "output"}]}
     )
     start_bridge(second)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
 import json
 import math
 import subprocess
@@ -66,7 +67,7 @@ FIELDS = sorted(
     {
         name
         for model in (BridgeConfig, MqttConfig, MalosConfig, HomeAssistantConfig, PinSpec)
-        for name in model.model_fields
+        for name in (item.name for item in dataclasses.fields(model))
     }
 )
 """Every key the config knows, so that random documents often hit a real field."""
