@@ -96,7 +96,7 @@ from harness import HOST, BenchmarkError, cpu_ticks, end_process, free_port_bloc
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_gpio_bridge.codec import PinMode, encode_pin_config
-from mqtt_gpio_bridge.driver_codec import PinConfig
+from mqtt_gpio_bridge.driver_codec import PinConfig, encode_levels
 from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -787,11 +787,23 @@ class BridgeRun:
 
 
 class NullRun:
-    """`perf_null.py` with its own simulated driver: the idle floor (see that file)."""
+    """`perf_null.py` with its own simulated driver: the idle floor, or with `topic` the
+    state-latency floor (it republishes changed updates there; see that file)."""
 
-    def __init__(self, perf: Perf, update_interval: float) -> None:
+    def __init__(
+        self,
+        perf: Perf,
+        update_interval: float,
+        *,
+        board: TimedBoard | None = None,
+        topic: str | None = None,
+        tap: ConfigTap | None = None,
+    ) -> None:
         self.perf = perf
         self.update_interval = update_interval
+        self.board = board
+        self.topic = topic
+        self.tap = tap
         self.driver: SimulatedDriver | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_s: float | None = None
@@ -803,7 +815,7 @@ class NullRun:
 
     def start(self) -> NullRun:
         malos_port = free_port_block(4)
-        self.driver = SimulatedDriver(HOST, malos_port).start()
+        self.driver = SimulatedDriver(HOST, malos_port, self.board, on_config=self.tap).start()
         frame = encode_pin_config(
             0, PinMode.INPUT, update_interval=self.update_interval, ping_timeout=5.0
         )
@@ -817,6 +829,10 @@ class NullRun:
             "--config-hex",
             frame.hex(),
         ]
+        if self.topic is not None:
+            on, off = (encode_pin_config(CMD_PIN, PinMode.OUTPUT, value) for value in (1, 0))
+            argv += ["--mqtt-port", str(self.perf.broker.port), "--topic", self.topic]
+            argv += ["--command-hex", on.hex(), "--command-off-hex", off.hex()]
         started = now_ns()
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=ROOT)
         assert self.process.stdout is not None
@@ -1049,6 +1065,8 @@ class Perf:
                 ("zmq", "ZeroMQ PUSH -> PULL, paced 0.1 s"),
                 ("command", "command: set publish -> driver config"),
                 ("state", "state: driver update sent -> state message"),
+                ("state_floor", "state floor: update -> perf_null.py -> paho publish"),
+                ("command_floor", "command floor: set -> perf_null.py -> ZeroMQ push"),
                 ("command_busy", f"command, {BUSY_GAP * 1000:g} ms apart (no echo awaited)"),
                 ("mqttio_command", "mqtt-io command: set publish -> `set_pin` line read"),
                 ("mqttio_rtt_paced", "broker round trip, paced 0.1 s (mqtt-io phase)"),
@@ -1137,13 +1155,21 @@ class Perf:
         )
         run.start()
         hop = ZmqHop()
+        # Two perf_null.py processes, so that the command floor's writes never show in the
+        # updates the state floor republishes.
+        floor_board, floor_tap = TimedBoard(), ConfigTap()
+        floor = NullRun(self, 0.1, board=floor_board, topic=f"perf/{self.unique}/null-state")
+        command_floor = NullRun(self, 0.1, topic=f"perf/{self.unique}/null-cmd", tap=floor_tap)
+        floor.start()
+        command_floor.start()
         try:
             time.sleep(SETTLE)
             if run.wait_states({pin: "OFF" for pin in range(16)}):
                 raise PerfError("the latency bridge did not publish every pin OFF")
             hop.warm()
             rtt_topic = f"perf/{self.unique}/rtt-paced"
-            self.sub.subscribe([rtt_topic])
+            assert floor.topic is not None
+            self.sub.subscribe([rtt_topic, floor.topic])
             for _ in range(20):  # warm the paced path too
                 self.rtt_sample(rtt_topic, -1)
             s = self.series
@@ -1151,6 +1177,12 @@ class Perf:
                 s["command"].record(self.command_sample(run, tap, value=1 - i % 2))
                 time.sleep(GAP)
                 s["state"].record(self.state_sample(run, board, level=1 - i % 2))
+                time.sleep(GAP)
+                s["state_floor"].record(self.floor_sample(floor, floor_board, level=1 - i % 2))
+                time.sleep(GAP)
+                s["command_floor"].record(
+                    self.floor_command(command_floor, floor_tap, value=1 - i % 2)
+                )
                 time.sleep(GAP)
                 s["rtt_paced"].record(self.rtt_sample(rtt_topic, i))
                 time.sleep(GAP)
@@ -1164,6 +1196,8 @@ class Perf:
             self.peak_hwm_kb = max(self.peak_hwm_kb, memory_kb(run.pid)[1])
         finally:
             hop.close()
+            floor.stop()
+            command_floor.stop()
             run.stop()
             self.exits["latency bridge"] = run.exit_status
 
@@ -1200,6 +1234,30 @@ class Perf:
                 tap.expectations.forget(key)
             series.record(None if at is None else at - started)
             time.sleep(BUSY_GAP)
+
+    def floor_command(self, floor: NullRun, tap: ConfigTap, value: int) -> int | None:
+        """2f: a QoS 0 set to perf_null.py -> its config at its driver (ns)."""
+        assert floor.topic is not None
+        key = (CMD_PIN, value)
+        slot = tap.expectations.expect(key)
+        started = now_ns()
+        self.pub.publish(f"{floor.topic}/set", "ON" if value else "OFF")
+        at = slot.wait()
+        if at is None:
+            tap.expectations.forget(key)
+        return None if at is None else at - started
+
+    def floor_sample(self, floor: NullRun, board: TimedBoard, level: int) -> int | None:
+        """3f: the same input flip at perf_null.py's driver; update sent -> its republished
+        update at the subscriber (ns)."""
+        assert floor.driver is not None and floor.topic is not None
+        frame = encode_levels(level << STATE_PIN).hex()
+        arrival = self.sub.expect(floor.topic, frame)
+        mark = len(board.changes)
+        floor.driver.set_input(STATE_PIN, level)
+        at = arrival.wait(SAMPLE_TIMEOUT + floor.update_interval)
+        sent = board.sent_with(mark, STATE_PIN, level)
+        return None if at is None or sent is None else at - sent
 
     def state_sample(self, run: BridgeRun, board: TimedBoard, level: int) -> int | None:
         """3: input pin 8 flipped from outside; update sent -> state message (ns)."""
@@ -1857,7 +1915,7 @@ def build_report(
     rtt, paced, hop, cmd, state = s["rtt"], s["rtt_paced"], s["zmq"], s["command"], s["state"]
     cmd_base50, cmd_base99 = rtt.p50 + hop.p50, rtt.p99 + hop.p99
     paced_base50, paced_base99 = paced.p50 + hop.p50, paced.p99 + hop.p99
-    busy = s["command_busy"]
+    busy, floor, cmd_floor = s["command_busy"], s["state_floor"], s["command_floor"]
     no_stall = stalls(busy) == 0 if busy.samples else None
     targets: list[tuple[str, bool | None]] = []
 
@@ -1888,6 +1946,11 @@ def build_report(
         f"| 2. (same, against the back-to-back round trip) | | "
         f"| round trip + ZeroMQ: {us(cmd_base50)} / {us(cmd_base99)} "
         f"| {ratio(cmd.p50, cmd_base50)} / {ratio(cmd.p99, cmd_base99)} | information | |",
+        f"| 2f. {cmd_floor.name} ({len(cmd_floor.samples)}, lost {cmd_floor.lost}) "
+        f"| {us(cmd_floor.p50)} | {us(cmd_floor.p99)} | paced round trip + ZeroMQ: "
+        f"{us(paced_base50)} / {us(paced_base99)} | {ratio(cmd_floor.p50, paced_base50)} / "
+        f"{ratio(cmd_floor.p99, paced_base99)} | information: the bridge's command latency is "
+        f"{ratio(cmd.p50, cmd_floor.p50)} / {ratio(cmd.p99, cmd_floor.p99)} of this | - |",
         f"| 2b. {busy.name} ({len(busy.samples)}, lost {busy.lost}) | {us(busy.p50)} "
         f"| {us(busy.p99)} | paced round trip + ZeroMQ: {us(paced_base50)} / "
         f"{us(paced_base99)} | {ratio(busy.p50, paced_base50)} / "
@@ -1901,6 +1964,11 @@ def build_report(
         f"{us(paced_base99)} | {ratio(state.p50, paced_base50)} / "
         f"{ratio(state.p99, paced_base99)} | p50 <= {STATE_P50_FACTOR}x "
         f"| {target('state p50', at_most(state.p50, STATE_P50_FACTOR * paced_base50))} |",
+        f"| 3f. {floor.name} ({len(floor.samples)}, lost {floor.lost}) | {us(floor.p50)} "
+        f"| {us(floor.p99)} | paced round trip + ZeroMQ: {us(paced_base50)} / "
+        f"{us(paced_base99)} | {ratio(floor.p50, paced_base50)} / "
+        f"{ratio(floor.p99, paced_base99)} | information: the bridge's state latency is "
+        f"{ratio(state.p50, floor.p50)} / {ratio(state.p99, floor.p99)} of this | - |",
         *mqttio_state_rows(perf),
     ]
     rows += throughput_rows(perf, target)
@@ -1983,6 +2051,14 @@ def build_report(
         "acknowledges them; with Mosquitto's default `set_tcp_nodelay false`, a command "
         "queued behind an unacknowledged PUBACK waits for the bridge's delayed ACK (up to "
         "40 ms) unless the bridge acknowledges at once (it sets TCP_QUICKACK after each read).",
+        "- 2f, the command floor: a QoS 0 set to the same `perf_null.py`, which sends a "
+        "prepared config frame from its `on_message` (no parsing, no pin table): one paho "
+        "receive and one ZeroMQ push into the driver's process.",
+        "- 3f, the state floor: the same flip at the driver of `perf_null.py --mqtt-port`, a "
+        "poll loop like the bridge's that republishes each changed update frame at once (QoS "
+        "1, no decoding, no pin table): the ZeroMQ hop into another process plus one paho "
+        "publish, what any Python bridge on pyzmq and paho pays. Interleaved with the other "
+        "samples.",
         "- State: input pin 8 flipped from outside; from the moment the driver reads the "
         "changed levels to send the update (a `Board` subclass timestamps `levels()`) to the "
         "state message at the subscriber; 0.1 s gap before each flip.",
@@ -2064,6 +2140,8 @@ def write_chart(perf: Perf, path: Path) -> str:
         ("zmq", "-."),
         ("command", "-"),
         ("state", "-"),
+        ("state_floor", ":"),
+        ("command_floor", ":"),
         ("pipe", "-."),
         ("mqttio_command", "-"),
     ):
