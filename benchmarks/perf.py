@@ -1201,21 +1201,42 @@ class Perf:
             run.stop()
             self.exits["latency bridge"] = run.exit_status
 
-    def command_sample(self, run: BridgeRun, tap: ConfigTap, value: int) -> int | None:
-        """2: a QoS 0 set on pin 0 -> its config at the driver (ns); then the state echo."""
-        payload = "ON" if value else "OFF"
+    def timed_set(self, topic: str, tap: ConfigTap, value: int) -> int | None:
+        """A QoS 0 set (ON/OFF) on `topic` -> the config for pin 0 at `tap`'s driver (ns)."""
         key = (CMD_PIN, value)
-        config_slot = tap.expectations.expect(key)
-        echo = self.sub.expect(run.state_topic(CMD_PIN), payload)
+        slot = tap.expectations.expect(key)
         started = now_ns()
-        self.pub.publish(run.set_topic(CMD_PIN), payload)
-        at = config_slot.wait()
+        self.pub.publish(topic, "ON" if value else "OFF")
+        at = slot.wait()
         if at is None:
             tap.expectations.forget(key)
+        return None if at is None else at - started
+
+    def timed_flip(
+        self,
+        driver: SimulatedDriver | None,
+        board: TimedBoard,
+        level: int,
+        message: tuple[str, str],
+        update_interval: float,
+    ) -> int | None:
+        """Input pin 8 flipped at `driver`; its update sent -> `message` at the subscriber (ns)."""
+        assert driver is not None
+        arrival = self.sub.expect(*message)
+        mark = len(board.changes)
+        driver.set_input(STATE_PIN, level)
+        at = arrival.wait(SAMPLE_TIMEOUT + update_interval)
+        sent = board.sent_with(mark, STATE_PIN, level)
+        return None if at is None or sent is None else at - sent
+
+    def command_sample(self, run: BridgeRun, tap: ConfigTap, value: int) -> int | None:
+        """2: a QoS 0 set on pin 0 -> its config at the driver (ns); then the state echo."""
+        echo = self.sub.expect(run.state_topic(CMD_PIN), "ON" if value else "OFF")
+        latency = self.timed_set(run.set_topic(CMD_PIN), tap, value)
         # The bridge publishes the new state at the driver's next update: let that pass, so
         # that the next sample starts with a quiet bridge and broker.
         echo.wait()
-        return None if at is None else at - started
+        return latency
 
     def busy_commands(self, run: BridgeRun, tap: ConfigTap) -> None:
         """2b: commands BUSY_GAP apart, so that they meet the bridge's own QoS 1 state
@@ -1224,50 +1245,26 @@ class Perf:
         ACK of 40 ms, unless the bridge acknowledges at once)."""
         series = self.series["command_busy"]
         for i in range(self.settings.samples):
-            payload = "ON" if i % 2 == 0 else "OFF"
-            key = (CMD_PIN, 1 - i % 2)
-            slot = tap.expectations.expect(key)
-            started = now_ns()
-            self.pub.publish(run.set_topic(CMD_PIN), payload)
-            at = slot.wait()
-            if at is None:
-                tap.expectations.forget(key)
-            series.record(None if at is None else at - started)
+            series.record(self.timed_set(run.set_topic(CMD_PIN), tap, value=1 - i % 2))
             time.sleep(BUSY_GAP)
 
     def floor_command(self, floor: NullRun, tap: ConfigTap, value: int) -> int | None:
         """2f: a QoS 0 set to perf_null.py -> its config at its driver (ns)."""
-        assert floor.topic is not None
-        key = (CMD_PIN, value)
-        slot = tap.expectations.expect(key)
-        started = now_ns()
-        self.pub.publish(f"{floor.topic}/set", "ON" if value else "OFF")
-        at = slot.wait()
-        if at is None:
-            tap.expectations.forget(key)
-        return None if at is None else at - started
+        return self.timed_set(f"{floor.topic}/set", tap, value)
 
     def floor_sample(self, floor: NullRun, board: TimedBoard, level: int) -> int | None:
         """3f: the same input flip at perf_null.py's driver; update sent -> its republished
         update at the subscriber (ns)."""
-        assert floor.driver is not None and floor.topic is not None
+        assert floor.topic is not None
         frame = encode_levels(level << STATE_PIN).hex()
-        arrival = self.sub.expect(floor.topic, frame)
-        mark = len(board.changes)
-        floor.driver.set_input(STATE_PIN, level)
-        at = arrival.wait(SAMPLE_TIMEOUT + floor.update_interval)
-        sent = board.sent_with(mark, STATE_PIN, level)
-        return None if at is None or sent is None else at - sent
+        return self.timed_flip(
+            floor.driver, board, level, (floor.topic, frame), floor.update_interval
+        )
 
     def state_sample(self, run: BridgeRun, board: TimedBoard, level: int) -> int | None:
         """3: input pin 8 flipped from outside; update sent -> state message (ns)."""
-        assert run.driver is not None
-        arrival = self.sub.expect(run.state_topic(STATE_PIN), "ON" if level else "OFF")
-        mark = len(board.changes)
-        run.driver.set_input(STATE_PIN, level)
-        at = arrival.wait(SAMPLE_TIMEOUT + run.update_interval)
-        sent = board.sent_with(mark, STATE_PIN, level)
-        return None if at is None or sent is None else at - sent
+        message = (run.state_topic(STATE_PIN), "ON" if level else "OFF")
+        return self.timed_flip(run.driver, board, level, message, run.update_interval)
 
     def publish_burst(
         self, messages: Sequence[tuple[str, str]], credits: threading.Semaphore | None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import time
 
 import paho.mqtt.client as paho
@@ -36,6 +37,7 @@ def connect(host: str, port: int, commands: str) -> paho.Client:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"perf-null-{os.getpid()}")
     client.connect(host, port)
     while not client.is_connected():
+        select.select([client.socket()], [], [], 1.0)  # wait for the CONNACK, do not spin
         client.loop_read()
     client.subscribe(commands, qos=0)
     return client
