@@ -8,6 +8,7 @@ from either side is handled to the end where it arrives, with no hand-off to wak
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import signal
@@ -47,6 +48,8 @@ GOODBYE_TIMEOUT = 2.0
 TICK = 1.0
 """Most seconds between two keep-alive checks of the MQTT session."""
 _PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
+_parse_command = functools.lru_cache(maxsize=64)(parse_command)
+"""The same few payloads arrive again and again; parsing is pure, so each is parsed once."""
 
 
 class Bridge:
@@ -64,6 +67,13 @@ class Bridge:
         # (1 s by default) still runs when the bridge's first config arrives.
         confirm_timeout = max(2.5, 3 * config.malos.update_interval)
         self.pins = PinTable(config.pins, confirm_timeout)
+        # The hot paths look their topics up instead of building and parsing them.
+        self._command_pins = {
+            self.topics.command(state.spec.pin): state for state in self.pins if state.is_output
+        }
+        self._state_topics = {
+            state.spec.pin: self.topics.state(state.spec.pin) for state in self.pins
+        }
         self._timers = Timers()
         self._malos: MalosLink | None = None
         self._mqtt: MqttConnection | None = None
@@ -371,7 +381,7 @@ class Bridge:
     def _publish_state(self, state: PinState) -> None:
         assert state.level is not None
         self._publish(
-            self.topics.state(state.spec.pin),
+            self._state_topics[state.spec.pin],
             state.payload(state.level),
             qos=self.config.mqtt.qos,
             retain=True,
@@ -394,6 +404,10 @@ class Bridge:
     def _on_message(self, message: Message) -> None:
         topic = message.topic
         payload = bytes(message.payload)
+        state = self._command_pins.get(topic)
+        if state is not None:  # the common message: a command for a configured output
+            self._on_pin_command(state, payload)
+            return
         segment = self.topics.pin_segment(topic)
         if segment is not None:
             self._on_command(topic, segment, payload)
@@ -406,6 +420,8 @@ class Bridge:
             self._found_configs.add(topic)
 
     def _on_command(self, topic: str, segment: str, payload: bytes) -> None:
+        """A `set` topic that is not a configured output's own: refused with the reason, unless
+        it still names one (a pin number written with a leading zero)."""
         pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
         if pin is None or pin >= PIN_COUNT:
             self._report(f"{topic}: {segment!r} is not a pin number 0..15")
@@ -417,8 +433,12 @@ class Bridge:
         if not state.is_output:
             self._report(f"pin {pin} is an input; only output pins accept commands", pin=pin)
             return
+        self._on_pin_command(state, payload)
+
+    def _on_pin_command(self, state: PinState, payload: bytes) -> None:
+        pin = state.spec.pin
         spec = state.spec
-        command = parse_command(payload, spec.payload_on, spec.payload_off)
+        command = _parse_command(payload, spec.payload_on, spec.payload_off)
         if isinstance(command, Refusal):
             self._report(f"pin {pin}: {command.reason}", pin=pin)
             return

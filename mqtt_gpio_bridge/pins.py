@@ -141,9 +141,10 @@ class PinTable:
 
         Each returned pin is marked as published at its new `level`.
         """
-        if self._settled and levels == self._last_levels:
-            return []
-        self._last_levels = levels
+        last, self._last_levels = self._last_levels, levels
+        if self._settled and last is not None:
+            # Every pin shows and has published its last level: only the flipped bits count.
+            return self._flipped(levels, levels ^ last)
         changed = []
         waiting = False
         for state in self._pins.values():
@@ -159,6 +160,17 @@ class PinTable:
                 state.published = level
                 changed.append(state)
         self._settled = not waiting
+        return changed
+
+    def _flipped(self, levels: int, flipped: int) -> list[PinState]:
+        changed = []
+        while flipped:
+            bit = flipped & -flipped
+            flipped ^= bit
+            state = self._pins.get(bit.bit_length() - 1)
+            if state is not None:
+                state.level = state.published = 1 if levels & bit else 0
+                changed.append(state)
         return changed
 
     def forget_published(self) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mqtt_gpio_bridge.codec import PinMode
 from mqtt_gpio_bridge.commands import Action
 from mqtt_gpio_bridge.config import parse_config
@@ -86,3 +89,54 @@ def test_forget_published_makes_the_next_update_a_full_snapshot() -> None:
     pins.update(0b1000, now=0)
     pins.forget_published()
     assert published(pins.update(0b1000, now=1)) == [(3, "ON"), (5, "OFF")]
+
+
+def states(pins: PinTable) -> list[tuple[int, int | None, int | None, float | None, int | None]]:
+    return [(s.spec.pin, s.level, s.wanted, s.confirm_by, s.published) for s in pins]
+
+
+_STEP = st.one_of(
+    st.tuples(st.just("update"), st.integers(0, 0xFFFF)),
+    st.tuples(st.just("command"), st.sampled_from([Action.ON, Action.OFF, Action.TOGGLE])),
+    st.tuples(st.just("writes"), st.integers(0, 0xFFFF)),
+    st.tuples(st.just("forget"), st.none()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pin_numbers=st.lists(st.integers(0, 15), min_size=1, max_size=16, unique=True),
+    outputs=st.integers(0, 0xFFFF),
+    steps=st.lists(st.tuples(_STEP, st.floats(0, 2)), max_size=40),
+)
+def test_updates_after_a_settled_one_walk_only_the_flipped_bits_with_the_same_result(
+    pin_numbers: list[int], outputs: int, steps: list[tuple[tuple[str, object], float]]
+) -> None:
+    """The shortcut taken when nothing awaits confirmation (look at the changed bits only)
+    publishes what a walk over every pin publishes, and leaves every pin the same."""
+    specs = [
+        {"pin": pin, "mode": "output" if outputs >> pin & 1 else "input"} for pin in pin_numbers
+    ]
+    fast, full = table(*specs), table(*specs)
+    output = next((pin for pin in pin_numbers if outputs >> pin & 1), None)
+    now = 0.0
+    for (kind, argument), elapsed in steps:
+        now += elapsed
+        if kind == "update":
+            assert isinstance(argument, int)
+            full._settled = False  # the walk over every pin, as before the shortcut
+            got = sorted(published(fast.update(argument, now)))
+            assert got == sorted(published(full.update(argument, now)))
+        elif kind == "command" and output is not None:
+            assert isinstance(argument, Action)
+            for pins in (fast, full):
+                state = pins.get(output)
+                assert state is not None
+                pins.command(state, argument, now)
+        elif kind == "writes":
+            assert isinstance(argument, int)
+            assert fast.writes(argument, now) == full.writes(argument, now)
+        elif kind == "forget":
+            fast.forget_published()
+            full.forget_published()
+        assert states(fast) == states(full)
