@@ -22,10 +22,10 @@ memory in /proc are its own. It measures:
    no bridge can avoid). The paced baselines are interleaved with the latency samples below,
    so the comparison holds even when the machine drifts.
 2. Command latency: a QoS 0 publish on `<base>/gpio/0/set` (what `mosquitto_pub` sends),
-   alternating ON/OFF, 0.1 s apart -> the `DriverConfig` for it in the simulated driver
-   (its `on_config` callback, in this process: the same clock).
+   alternating ON/OFF, 0.1 s apart -> the `DriverConfig` for it received at the simulated
+   driver's config socket (its `on_wire` callback, in this process: the same clock).
 3. State latency: the simulated driver sending the update frame that carries a changed input
-   level -> the bridge's state message arriving at an MQTT subscriber (see `TimedBoard`).
+   level -> the bridge's state message arriving at an MQTT subscriber (see `UpdateLog`).
 4. Throughput: a burst of QoS 1 set commands over 16 output pins; configs per second reaching
    the driver, per-pin loss and order, and the final board and retained states. Baseline: the
    same burst from the same publisher to a bare paho subscriber (QoS 1).
@@ -95,8 +95,9 @@ import zmq
 from harness import HOST, BenchmarkError, cpu_ticks, end_process, free_port_block
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_gpio_bridge.codec import PinMode, encode_pin_config
-from mqtt_gpio_bridge.driver_codec import PinConfig, encode_levels
+from mqtt_gpio_bridge.codec import PinMode, decode_levels, encode_pin_config
+from mqtt_gpio_bridge.driver_codec import decode_pin_config, encode_levels
+from mqtt_gpio_bridge.errors import CodecError
 from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -447,26 +448,24 @@ class Subscriber:
 
 
 @dataclass
-class TimedBoard(Board):
-    """A `Board` that notes when the driver reads a changed set of levels.
+class UpdateLog:
+    """When the driver sent each update that carried a changed set of levels.
 
-    The simulated driver sends an update as `updates_out.send(encode_levels(board.levels()))`
-    and calls `levels()` nowhere else (the console is not used here). So the moment
-    `levels()` first returns a mask with a new level is the moment the update frame carrying
-    the change is built and sent, a few microseconds of protobuf encoding before the send
-    itself. That is the start of the state latency: "update frame sent -> state received",
-    without the wait for the driver's next periodic tick, and without changing the simulator.
+    Fed by `Wire` just before the simulated driver sends an update frame: the start of the
+    state latency, "update published -> state received", without the wait for the driver's
+    next periodic tick (and without the simulator's own encoding, which MALOS does in C++).
     """
 
-    changes: list[tuple[int, int]] = field(default_factory=list, repr=False, compare=False)
-    _previous: int | None = field(default=None, repr=False, compare=False)
+    def __init__(self) -> None:
+        self.changes: list[tuple[int, int]] = []
+        """(time ns, levels) of each update whose levels differ from the previous one's."""
+        self._previous: int | None = None
 
-    def levels(self) -> int:
-        value = super().levels()
-        if value != self._previous:
-            self._previous = value
-            self.changes.append((now_ns(), value))
-        return value
+    def sent(self, t: int, frame: bytes) -> None:
+        levels = decode_levels(frame)
+        if levels != self._previous:
+            self._previous = levels
+            self.changes.append((t, levels))
 
     def sent_with(self, since: int, pin: int, level: int) -> int | None:
         """Time of the first update after `changes[since]` that showed `pin` at `level`."""
@@ -477,10 +476,11 @@ class TimedBoard(Board):
 
 
 class ConfigTap:
-    """The driver's `on_config` callback: every config with its time, and awaited ones.
+    """Every config that reached the driver, with its time, and the awaited ones.
 
-    It runs in the driver thread right after the frame was received, decoded and applied (the
-    simulator calls it last), so it is late by the decoding and applying, a few microseconds.
+    Fed by `Wire` the moment the simulated driver has received the frame, before its own
+    decoding and applying (as the ZeroMQ baseline stops at the receive): "the DriverConfig
+    arriving at the driver's config socket".
     """
 
     def __init__(self) -> None:
@@ -490,13 +490,15 @@ class ConfigTap:
         self.credits: threading.Semaphore | None = None
         """Released once per config (flow control of a windowed burst)."""
 
-    def __call__(self, config: PinConfig | None) -> None:
-        t = now_ns()
-        if config is None:
+    def received(self, t: int, frame: bytes) -> None:
+        try:
+            config = decode_pin_config(frame)
+        except CodecError:
+            config = None
+        if config is None or config.pin is None:
             self.write(t, -1, -1, -1)
         else:
-            pin = -1 if config.pin is None else config.pin
-            self.write(t, pin, config.value, config.mode)
+            self.write(t, config.pin, config.value, config.mode)
 
     def write(self, t: int, pin: int, value: int, mode: int = PinMode.OUTPUT) -> None:
         """One write seen at the "hardware" at time t: a driver config, or an mqtt-io line."""
@@ -504,6 +506,22 @@ class ConfigTap:
             self.credits.release()
         self.records.append((t, pin, mode, value))
         self.expectations.hit((pin, value), t)
+
+
+class Wire:
+    """The simulated driver's `on_wire` callback: the time first, then the frame to `updates`
+    (an update about to be sent) or to `configs` (a config just received)."""
+
+    def __init__(self, updates: UpdateLog, configs: ConfigTap | None) -> None:
+        self.updates = updates
+        self.configs = configs
+
+    def __call__(self, kind: str, frame: bytes) -> None:
+        t = now_ns()
+        if kind == "update":
+            self.updates.sent(t, frame)
+        elif self.configs is not None:
+            self.configs.received(t, frame)
 
 
 # -- what runs as "the bridge" ---------------------------------------------------------------
@@ -653,7 +671,7 @@ class BridgeRun:
         outputs: Sequence[int],
         inputs: Sequence[int] = (),
         update_interval: float = 0.1,
-        board: TimedBoard | None = None,
+        updates: UpdateLog | None = None,
         tap: ConfigTap | None = None,
         subject: Subject = BRIDGE,
     ) -> None:
@@ -662,7 +680,8 @@ class BridgeRun:
         self.outputs = list(outputs)
         self.inputs = list(inputs)
         self.update_interval = update_interval
-        self.board = board if board is not None else TimedBoard()
+        self.board = Board()
+        self.updates = updates if updates is not None else UpdateLog()
         self.tap = tap
         self.subject = subject
         self.name = f"{subject.key}-{label}"
@@ -697,7 +716,8 @@ class BridgeRun:
         malos_port = 0
         if subject.simulated_driver:
             malos_port = free_port_block(4)
-            self.driver = SimulatedDriver(HOST, malos_port, self.board, on_config=self.tap).start()
+            wire = Wire(self.updates, self.tap)
+            self.driver = SimulatedDriver(HOST, malos_port, self.board, on_wire=wire).start()
         config = perf.workdir / f"{self.name}.yaml"
         config.write_text(
             subject.config_text(
@@ -739,7 +759,7 @@ class BridgeRun:
         self.startup_s = (at - started) / 1e9
         mqtt_up = offline.t if offline.event.is_set() else None
         perf.sub.expectations.forget((status, b"offline"))
-        first_update = self.board.changes[0][0] if self.board.changes else None
+        first_update = self.updates.changes[0][0] if self.updates.changes else None
         self.startup_steps = {
             "mqtt": None if mqtt_up is None else (mqtt_up - started) / 1e9,
             "first_update": None if first_update is None else (first_update - started) / 1e9,
@@ -795,13 +815,13 @@ class NullRun:
         perf: Perf,
         update_interval: float,
         *,
-        board: TimedBoard | None = None,
+        updates: UpdateLog | None = None,
         topic: str | None = None,
         tap: ConfigTap | None = None,
     ) -> None:
         self.perf = perf
         self.update_interval = update_interval
-        self.board = board
+        self.updates = updates if updates is not None else UpdateLog()
         self.topic = topic
         self.tap = tap
         self.driver: SimulatedDriver | None = None
@@ -815,7 +835,8 @@ class NullRun:
 
     def start(self) -> NullRun:
         malos_port = free_port_block(4)
-        self.driver = SimulatedDriver(HOST, malos_port, self.board, on_config=self.tap).start()
+        wire = Wire(self.updates, self.tap)
+        self.driver = SimulatedDriver(HOST, malos_port, on_wire=wire).start()
         frame = encode_pin_config(
             0, PinMode.INPUT, update_interval=self.update_interval, ping_timeout=5.0
         )
@@ -1142,7 +1163,7 @@ class Perf:
         One cycle: command sample (then its state echo is awaited, so that the bridge is
         quiet again), gap, state sample, gap, paced round trip, gap, paced ZeroMQ hop, gap.
         """
-        board = TimedBoard()
+        updates = UpdateLog()
         tap = ConfigTap()
         run = BridgeRun(
             self,
@@ -1150,15 +1171,15 @@ class Perf:
             outputs=range(8),
             inputs=range(8, 16),
             update_interval=0.1,
-            board=board,
+            updates=updates,
             tap=tap,
         )
         run.start()
         hop = ZmqHop()
         # Two perf_null.py processes, so that the command floor's writes never show in the
         # updates the state floor republishes.
-        floor_board, floor_tap = TimedBoard(), ConfigTap()
-        floor = NullRun(self, 0.1, board=floor_board, topic=f"perf/{self.unique}/null-state")
+        floor_updates, floor_tap = UpdateLog(), ConfigTap()
+        floor = NullRun(self, 0.1, updates=floor_updates, topic=f"perf/{self.unique}/null-state")
         command_floor = NullRun(self, 0.1, topic=f"perf/{self.unique}/null-cmd", tap=floor_tap)
         floor.start()
         command_floor.start()
@@ -1176,9 +1197,9 @@ class Perf:
             for i in range(self.settings.samples):
                 s["command"].record(self.command_sample(run, tap, value=1 - i % 2))
                 time.sleep(GAP)
-                s["state"].record(self.state_sample(run, board, level=1 - i % 2))
+                s["state"].record(self.state_sample(run, updates, level=1 - i % 2))
                 time.sleep(GAP)
-                s["state_floor"].record(self.floor_sample(floor, floor_board, level=1 - i % 2))
+                s["state_floor"].record(self.floor_sample(floor, floor_updates, level=1 - i % 2))
                 time.sleep(GAP)
                 s["command_floor"].record(
                     self.floor_command(command_floor, floor_tap, value=1 - i % 2)
@@ -1215,7 +1236,7 @@ class Perf:
     def timed_flip(
         self,
         driver: SimulatedDriver | None,
-        board: TimedBoard,
+        updates: UpdateLog,
         level: int,
         message: tuple[str, str],
         update_interval: float,
@@ -1223,10 +1244,10 @@ class Perf:
         """Input pin 8 flipped at `driver`; its update sent -> `message` at the subscriber (ns)."""
         assert driver is not None
         arrival = self.sub.expect(*message)
-        mark = len(board.changes)
+        mark = len(updates.changes)
         driver.set_input(STATE_PIN, level)
         at = arrival.wait(SAMPLE_TIMEOUT + update_interval)
-        sent = board.sent_with(mark, STATE_PIN, level)
+        sent = updates.sent_with(mark, STATE_PIN, level)
         return None if at is None or sent is None else at - sent
 
     def command_sample(self, run: BridgeRun, tap: ConfigTap, value: int) -> int | None:
@@ -1252,19 +1273,19 @@ class Perf:
         """2f: a QoS 0 set to perf_null.py -> its config at its driver (ns)."""
         return self.timed_set(f"{floor.topic}/set", tap, value)
 
-    def floor_sample(self, floor: NullRun, board: TimedBoard, level: int) -> int | None:
+    def floor_sample(self, floor: NullRun, updates: UpdateLog, level: int) -> int | None:
         """3f: the same input flip at perf_null.py's driver; update sent -> its republished
         update at the subscriber (ns)."""
         assert floor.topic is not None
         frame = encode_levels(level << STATE_PIN).hex()
         return self.timed_flip(
-            floor.driver, board, level, (floor.topic, frame), floor.update_interval
+            floor.driver, updates, level, (floor.topic, frame), floor.update_interval
         )
 
-    def state_sample(self, run: BridgeRun, board: TimedBoard, level: int) -> int | None:
+    def state_sample(self, run: BridgeRun, updates: UpdateLog, level: int) -> int | None:
         """3: input pin 8 flipped from outside; update sent -> state message (ns)."""
         message = (run.state_topic(STATE_PIN), "ON" if level else "OFF")
-        return self.timed_flip(run.driver, board, level, message, run.update_interval)
+        return self.timed_flip(run.driver, updates, level, message, run.update_interval)
 
     def publish_burst(
         self, messages: Sequence[tuple[str, str]], credits: threading.Semaphore | None
@@ -2041,8 +2062,11 @@ def build_report(
         "- ZeroMQ: pyzmq PUSH -> PULL on 127.0.0.1 (the PULL in a thread polling as the "
         "simulated driver does), warm, paced 0.1 s.",
         "- Command: QoS 0 publish on `<base>/gpio/0/set`, ON/OFF alternating -> the simulated "
-        "driver's `on_config` (after receiving, decoding and applying the frame); the next "
-        "sample waits for the bridge's state echo, then 0.1 s.",
+        "driver's config socket (its `on_wire` hook, right after the receive, before the "
+        "simulator decodes and applies the frame, as the ZeroMQ baseline stops at its "
+        "receive); the next sample waits for the bridge's state echo, then 0.1 s. (Until "
+        "run 20261126-043553 the end was after the simulator's decoding and applying, "
+        "about 40 µs later at p50 on this machine, see `benchmarks/stages.py`.)",
         "- 2b: the same command, 30 ms apart and without waiting for the state echo, so "
         "that commands arrive while the bridge publishes states (QoS 1) and the broker "
         "acknowledges them; with Mosquitto's default `set_tcp_nodelay false`, a command "
@@ -2056,9 +2080,11 @@ def build_report(
         "1, no decoding, no pin table): the ZeroMQ hop into another process plus one paho "
         "publish, what any Python bridge on pyzmq and paho pays. Interleaved with the other "
         "samples.",
-        "- State: input pin 8 flipped from outside; from the moment the driver reads the "
-        "changed levels to send the update (a `Board` subclass timestamps `levels()`) to the "
-        "state message at the subscriber; 0.1 s gap before each flip.",
+        "- State: input pin 8 flipped from outside; from the moment the driver sends the "
+        "update frame with the changed level (its `on_wire` hook, just before the send) to "
+        "the state message at the subscriber; 0.1 s gap before each flip. (Until run "
+        "20261126-043553 the start was when the simulator read the levels, before its own "
+        "protobuf encoding, about 23 µs earlier at p50.)",
         "- Command, state, paced round trip and ZeroMQ samples are interleaved, one of each "
         "per cycle, so drift hits them alike. Targets compare command and state latency with "
         "the paced round trip: both are paced 0.1 s apart, so each wakes an idle process as "

@@ -90,7 +90,7 @@ class SimulatedDriver:
         host: str = "127.0.0.1",
         base_port: int = 20049,
         board: Board | None = None,
-        on_config: Callable[[PinConfig | None], None] | None = None,
+        on_wire: Callable[[str, bytes], None] | None = None,
     ) -> None:
         """Prepare a driver.
 
@@ -98,13 +98,15 @@ class SimulatedDriver:
             host: interface to bind (MALOS itself binds every interface, "*").
             base_port: the config port; base+1..base+3 are used too.
             board: the FPGA state; a fresh board has every pin an input, low.
-            on_config: called from the driver thread with each config received, decoded
-                (None for an undecodable frame). Tests use it to see what reached the driver.
+            on_wire: called from the driver thread with ("config", frame) as soon as a
+                config frame is received, before it is decoded, and with ("update", frame)
+                just before an update frame is sent: the moments frames cross the driver's
+                sockets, which benchmarks time.
         """
         self.host = host
         self.base_port = base_port
         self.board = board if board is not None else Board()
-        self._on_config = on_config
+        self._on_wire = on_wire
         # HAL shadow registers: zero in every new driver process.
         self._shadow_direction = 0
         self._shadow_output = 0
@@ -207,14 +209,16 @@ class SimulatedDriver:
                     if socket is ping_in:
                         self._last_ping = time.monotonic()
                     else:
+                        if self._on_wire is not None:
+                            self._on_wire("config", frame)
                         self._handle_config(frame, errors_out)
                 while self._injected:
-                    updates_out.send(self._injected.popleft())
+                    self._send_update(updates_out, self._injected.popleft())
                 now = time.monotonic()
                 if now >= next_tick:
                     # The update thread: send, then sleep the delay in force *now*.
                     if self._active(now):
-                        updates_out.send(encode_levels(self.board.levels()))
+                        self._send_update(updates_out, encode_levels(self.board.levels()))
                         self.updates_sent += 1
                         next_tick = now + self.delay_between_updates
                     else:
@@ -222,6 +226,11 @@ class SimulatedDriver:
         finally:
             for socket in sockets:
                 socket.close(0)
+
+    def _send_update(self, updates_out: zmq.Socket[bytes], frame: bytes) -> None:
+        if self._on_wire is not None:
+            self._on_wire("update", frame)
+        updates_out.send(frame)
 
     def _active(self, now: float) -> bool:
         return self._last_ping is not None and now - self._last_ping <= self.timeout_after_last_ping
@@ -235,8 +244,6 @@ class SimulatedDriver:
         # Recorded once applied, so that a test seeing it also sees its effect on the board.
         with self._configs_lock:
             self._configs.append(config)
-        if self._on_config is not None:
-            self._on_config(config)
 
     def _apply_config(self, config: PinConfig | None, errors_out: zmq.Socket[bytes]) -> None:
         if config is None:

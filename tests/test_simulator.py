@@ -238,3 +238,23 @@ def test_any_client_ping_keeps_updates_flowing_to_every_subscriber(
         assert client.update() is not None
     finally:
         other.close()
+
+
+def test_on_wire_sees_each_config_as_received_and_each_update_as_sent(
+    malos_port: int, client: RawClient
+) -> None:
+    """The hook benchmarks time frames with: the config bytes before any decoding (even an
+    undecodable one), and the update bytes about to go out."""
+    seen: list[tuple[str, bytes]] = []
+    board = Board()
+    with SimulatedDriver("127.0.0.1", malos_port, board, on_wire=lambda *f: seen.append(f)):
+        client.ping()
+        config = fast(3, PinMode.OUTPUT, 1)
+        client.send(config)
+        client.send(b"\xff")
+        wait_until(lambda: ("config", b"\xff") in seen, what="both configs seen")
+        wait_until(lambda: client.levels_after_next_update() == 1 << 3, what="pin 3 high")
+    configs = [frame for kind, frame in seen if kind == "config"]
+    assert configs == [config, b"\xff"]
+    updates = [decode_levels(frame) for kind, frame in seen if kind == "update"]
+    assert updates and updates[-1] == 1 << 3
