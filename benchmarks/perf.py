@@ -2,7 +2,7 @@
 
 Run it from the checkout (not part of the test suite; needs `mosquitto` on the PATH):
 
-    .venv/bin/python benchmarks/perf.py            # full run, about 12 minutes
+    .venv/bin/python benchmarks/perf.py            # full run, about 20 minutes
     .venv/bin/python benchmarks/perf.py --quick    # a short smoke run, about 2 minutes
 
 The chart needs matplotlib (`.venv/bin/pip install matplotlib`, a benchmark-only dependency);

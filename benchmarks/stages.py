@@ -12,14 +12,15 @@ sample is then cut at those notes:
 
 - command: set published here -> the bridge's poll returns -> paho hands the message to the
   bridge -> the bridge calls ZeroMQ's send -> send returns -> the driver has the config;
-- state: the driver reads the changed levels -> the bridge's poll returns -> the update handler
-  starts -> paho's publish is called -> paho calls the socket's send -> send returns -> the
-  state message is at the subscriber here.
+- state: the driver sends the update with the changed level -> the bridge's poll returns ->
+  the update handler starts -> paho's publish is called -> paho calls the socket's send ->
+  send returns -> the state message is at the subscriber here.
 
 Paced round trips through the broker and in-process ZeroMQ hops are interleaved with the samples,
 as in perf.py. The probes cost a little themselves (a wrapper call each, a few µs right after a
-wake-up), so the totals run somewhat above perf.py's. paho's socket calls are private methods
-(`_sock_send`); if a paho release renames them, that stage is reported as missing.
+wake-up), so the totals run somewhat above perf.py's. paho's socket send is a private method
+(`_sock_send`); if a paho release renames it, no state sample can be cut and the report says
+so ("cut 0 of N").
 
 Prints a markdown table and writes it to `benchmarks/results/stages-<time>.md`.
 """
@@ -50,7 +51,7 @@ PROBES = [
     ("mqtt_gpio_bridge.mqtt", "MqttConnection", "_message", "message", None),
     ("mqtt_gpio_bridge.malos", "MalosLink", "send_config", "zmq_send", "zmq_sent"),
     ("mqtt_gpio_bridge.bridge", "Bridge", "_on_update", "update", None),
-    ("mqtt_gpio_bridge.mqtt", "MqttConnection", "publish", "publish", "published"),
+    ("mqtt_gpio_bridge.mqtt", "MqttConnection", "publish", "publish", None),
     ("paho.mqtt.client", "Client", "_sock_send", "socket_send", "socket_sent"),
 ]
 
