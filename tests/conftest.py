@@ -97,6 +97,18 @@ class Broker:
             self.process = None
 
 
+def start_mosquitto(directory: Path, port: int | None = None) -> Broker:
+    """Start an anonymous Mosquitto without persistence on `port` (or a free one)."""
+    if shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is not installed: run scripts/test.sh, which installs it")
+    port = free_port() if port is None else port
+    config_path = directory / "mosquitto.conf"
+    config_path.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    server = Broker("127.0.0.1", port, config_path=config_path)
+    server.start()
+    return server
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A real Mosquitto for the session, or the one named by MQTT_TEST_BROKER=host:port."""
@@ -105,14 +117,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         host, _, port = external.rpartition(":")
         yield Broker(host or "localhost", int(port))
         return
-    if shutil.which("mosquitto") is None:
-        pytest.fail("mosquitto is not installed: run scripts/test.sh, which installs it")
-    directory = tmp_path_factory.mktemp("mosquitto")
-    port = free_port()
-    config_path = directory / "mosquitto.conf"
-    config_path.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    server = Broker("127.0.0.1", port, config_path=config_path)
-    server.start()
+    server = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
     yield server
     server.stop()
 
@@ -120,13 +125,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
     """A Mosquitto of this test alone, for tests that stop and restart it."""
-    if shutil.which("mosquitto") is None:
-        pytest.fail("mosquitto is not installed: run scripts/test.sh, which installs it")
-    port = free_port()
-    config_path = tmp_path / "mosquitto.conf"
-    config_path.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    server = Broker("127.0.0.1", port, config_path=config_path)
-    server.start()
+    server = start_mosquitto(tmp_path)
     yield server
     server.stop()
 
@@ -306,21 +305,35 @@ def start_bridge() -> Iterator[Callable[[BridgeConfig], BridgeThread]]:
 
 @dataclass
 class Rig:
-    """The usual set-up of a test: the session broker, a simulator, a probe, bridges."""
+    """The usual set-up of a test: the session broker, a MALOS driver, a probe, bridges."""
 
     broker: Broker
-    simulator: SimulatedDriver
     probe: MqttProbe
     start_bridge: Callable[[BridgeConfig], BridgeThread]
+    malos_port: int
+    """Where the bridges look for the MALOS driver."""
+    own_simulator: SimulatedDriver | None = None
+    """The `simulator` fixture's driver; None where the test starts its own driver."""
     bridge: BridgeThread | None = None
     """The bridge started last."""
 
-    def start(self, pins: list[dict[str, Any]], **sections: dict[str, Any]) -> str:
-        """Start a bridge on the simulator, watch its topics, wait until online; its base."""
-        config = bridge_config(self.broker, self.simulator.base_port, pins, **sections)
+    @property
+    def simulator(self) -> SimulatedDriver:
+        """The `simulator` fixture's driver (the `rig` fixture has one, `own_driver_rig` not)."""
+        assert self.own_simulator is not None, "this rig has no simulator: use the `rig` fixture"
+        return self.own_simulator
+
+    def start_without_waiting(self, pins: list[dict[str, Any]], **sections: dict[str, Any]) -> str:
+        """Watch the topics of a new bridge and start it, without waiting for it; its base."""
+        config = bridge_config(self.broker, self.malos_port, pins, **sections)
         base = config.mqtt.base_topic
         self.probe.subscribe(f"{base}/#")
         self.bridge = self.start_bridge(config)
+        return base
+
+    def start(self, pins: list[dict[str, Any]], **sections: dict[str, Any]) -> str:
+        """Start a bridge on the driver, watch its topics, wait until online; its base."""
+        base = self.start_without_waiting(pins, **sections)
         self.probe.wait_for(f"{base}/status", "online")
         return base
 
@@ -336,4 +349,15 @@ def rig(
     probe: MqttProbe,
     start_bridge: Callable[[BridgeConfig], BridgeThread],
 ) -> Rig:
-    return Rig(broker, simulator, probe, start_bridge)
+    return Rig(broker, probe, start_bridge, simulator.base_port, simulator)
+
+
+@pytest.fixture
+def own_driver_rig(
+    broker: Broker,
+    malos_port: int,
+    probe: MqttProbe,
+    start_bridge: Callable[[BridgeConfig], BridgeThread],
+) -> Rig:
+    """A rig without the `simulator`: the test starts its own driver on `malos_port`."""
+    return Rig(broker, probe, start_bridge, malos_port)

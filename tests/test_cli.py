@@ -27,7 +27,7 @@ from mqtt_gpio_bridge import __version__
 from mqtt_gpio_bridge.codec import decode_levels
 from mqtt_gpio_bridge.simulator import SimulatedDriver
 
-from .conftest import WAIT, Broker, MqttProbe, free_port, wait_until
+from .conftest import WAIT, Broker, MqttProbe, free_port, start_mosquitto, wait_until
 from .test_simulator import RawClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,14 +215,6 @@ def retained(broker: Broker, topic: str) -> str:
     return result.stdout.strip()
 
 
-def start_mosquitto(tmp_path: Path, port: int) -> Broker:
-    config_path = tmp_path / "late-mosquitto.conf"
-    config_path.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    server = Broker("127.0.0.1", port, config_path=config_path)
-    server.start()
-    return server
-
-
 def port_taken(port: int) -> bool:
     """Whether a listener holds `port` (SO_REUSEADDR as ZeroMQ does: TIME_WAIT is no owner)."""
     with socket.socket() as probe:
@@ -234,9 +226,16 @@ def port_taken(port: int) -> bool:
     return False
 
 
-def start_online_bridge(
-    cli: Callable[..., Cli], probe: MqttProbe, broker: Broker, tmp_path: Path, malos_port: int
+@pytest.fixture
+def online_cli_bridge(
+    cli: Callable[..., Cli],
+    probe: MqttProbe,
+    broker: Broker,
+    simulator: SimulatedDriver,
+    malos_port: int,
+    tmp_path: Path,
 ) -> tuple[Cli, ConfigFile]:
+    """A `run` subprocess on the simulator, its topics watched by `probe`, online."""
     config = write_config(tmp_path, broker.port, malos_port)
     probe.subscribe(config.topic("#"))
     bridge = cli("run", "--config", str(config.path))
@@ -341,15 +340,13 @@ def test_run_with_a_bad_config_exits_2_with_the_problems(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_run_drives_a_pin_then_stops_cleanly_on_a_signal(
-    cli: Callable[..., Cli],
+    online_cli_bridge: tuple[Cli, ConfigFile],
     probe: MqttProbe,
     broker: Broker,
     simulator: SimulatedDriver,
-    malos_port: int,
-    tmp_path: Path,
     stop_signal: signal.Signals,
 ) -> None:
-    bridge, config = start_online_bridge(cli, probe, broker, tmp_path, malos_port)
+    bridge, config = online_cli_bridge
     probe.wait_for(config.topic("gpio/0/state"), "OFF")
 
     mosquitto_pub(broker, config.topic("gpio/0/set"), "ON")
@@ -367,14 +364,9 @@ def test_run_drives_a_pin_then_stops_cleanly_on_a_signal(
 
 
 def test_a_killed_bridge_goes_offline_by_its_last_will(
-    cli: Callable[..., Cli],
-    probe: MqttProbe,
-    broker: Broker,
-    simulator: SimulatedDriver,
-    malos_port: int,
-    tmp_path: Path,
+    online_cli_bridge: tuple[Cli, ConfigFile], probe: MqttProbe, broker: Broker
 ) -> None:
-    bridge, config = start_online_bridge(cli, probe, broker, tmp_path, malos_port)
+    bridge, config = online_cli_bridge
 
     bridge.send_signal(signal.SIGKILL)
 

@@ -9,9 +9,8 @@ import time
 from collections.abc import Callable
 
 from mqtt_gpio_bridge.reports import REPORTS_PER_SECOND
-from mqtt_gpio_bridge.simulator import SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
+from .conftest import MqttProbe, Rig, wait_until
 
 OUTPUTS = list(range(15))
 INPUT = 15
@@ -21,17 +20,10 @@ PINS = [{"pin": pin, "mode": "output", "initial": "off"} for pin in OUTPUTS] + [
 
 
 def test_a_flood_of_commands_ends_in_the_last_command_per_pin_and_inputs_still_report(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe_factory: Callable[..., MqttProbe],
+    rig: Rig, probe_factory: Callable[..., MqttProbe]
 ) -> None:
-    config = bridge_config(broker, malos_port, PINS)
-    base = config.mqtt.base_topic
-    watcher = probe_factory()
-    watcher.subscribe(f"{base}/#")
-    start_bridge(config)
+    simulator, watcher = rig.simulator, rig.probe
+    base = rig.start_without_waiting(PINS)
     watcher.wait_for(f"{base}/gpio/{INPUT}/state", "OFF")
 
     flooder = probe_factory()
@@ -63,17 +55,10 @@ def test_a_flood_of_commands_ends_in_the_last_command_per_pin_and_inputs_still_r
 
 
 def test_a_flood_of_bad_commands_is_refused_cheaply_and_reports_are_thinned(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe_factory: Callable[..., MqttProbe],
+    rig: Rig, probe_factory: Callable[..., MqttProbe]
 ) -> None:
-    config = bridge_config(broker, malos_port, PINS)
-    base = config.mqtt.base_topic
-    watcher = probe_factory()
-    watcher.subscribe(f"{base}/#")
-    start_bridge(config)
+    simulator, watcher = rig.simulator, rig.probe
+    base = rig.start_without_waiting(PINS)
     watcher.wait_for(f"{base}/gpio/0/state", "OFF")
     configs_before = len(simulator.configs)
 

@@ -19,7 +19,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,8 @@ from mqtt_gpio_bridge.config import (
 )
 from mqtt_gpio_bridge.driver_codec import decode_pin_config, encode_levels
 from mqtt_gpio_bridge.errors import CodecError, ConfigError
-from mqtt_gpio_bridge.simulator import SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, free_port_block, wait_until
+from .conftest import MqttProbe, Rig, wait_until
 
 PROPERTY = settings(
     max_examples=300,
@@ -810,10 +809,6 @@ def test_parse_command_json_edge_cases(payload: bytes, expected: Command | None)
 # -- the bridge against hostile frames -------------------------------------------------------------
 
 
-def status_reports(probe: MqttProbe, base: str) -> list[dict[str, Any]]:
-    return [json.loads(message.payload) for message in probe.on(f"{base}/gpio/status")]
-
-
 def stayed_online(probe: MqttProbe, base: str) -> bool:
     statuses = [message.text for message in probe.on(f"{base}/status")]
     return "online" in statuses and "offline" not in statuses[statuses.index("online") :]
@@ -924,22 +919,17 @@ FAKE_PINS = [
 
 
 @pytest.fixture
-def fake_driver() -> Iterator[FakeDriver]:
-    with FakeDriver(free_port_block(4)) as driver:
+def fake_driver(malos_port: int) -> Iterator[FakeDriver]:
+    """A FakeDriver on `malos_port`, where `own_driver_rig`'s bridges look for a driver."""
+    with FakeDriver(malos_port) as driver:
         yield driver
 
 
 def test_driver_errors_of_any_size_and_encoding_are_republished_bounded(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    fake_driver: FakeDriver,
-    probe: MqttProbe,
+    own_driver_rig: Rig, fake_driver: FakeDriver
 ) -> None:
-    config = bridge_config(broker, fake_driver.base_port, FAKE_PINS)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
-    probe.wait_for(f"{base}/status", "online")
+    probe = own_driver_rig.probe
+    base = own_driver_rig.start(FAKE_PINS)
     probe.wait_for(f"{base}/gpio/6/state", "OFF")
     wait_until(fake_driver.errors_subscribed.is_set, what="the bridge on the error port")
 
@@ -952,12 +942,12 @@ def test_driver_errors_of_any_size_and_encoding_are_republished_bounded(
     for frame in frames:
         fake_driver.publish_error(frame)
     wait_until(
-        lambda: any(r["error"] == "last" for r in status_reports(probe, base)),
+        lambda: any(r["error"] == "last" for r in own_driver_rig.errors(base)),
         what="the last driver error on gpio/status",
     )
     messages = probe.on(f"{base}/gpio/status")
     assert len(messages) == len(frames), "one status message per error frame"
-    reports = status_reports(probe, base)
+    reports = own_driver_rig.errors(base)
     for message, report in zip(messages, reports, strict=True):
         assert report["source"] == "driver"
         assert report["pin"] is None
@@ -980,7 +970,7 @@ def test_driver_errors_of_any_size_and_encoding_are_republished_bounded(
     fake_driver.publish_update(b"\x22" + b"\xff" * 100_000)
     fake_driver.set_level(6, 0)
     probe.wait_for(f"{base}/gpio/6/state", "OFF")
-    malformed = [r for r in status_reports(probe, base) if r["source"] == "bridge"]
+    malformed = [r for r in own_driver_rig.errors(base) if r["source"] == "bridge"]
     assert len(malformed) == 2
     assert all("malformed" in r["error"] and len(r["error"]) < 1_000 for r in malformed)
     assert stayed_online(probe, base)
@@ -1011,18 +1001,9 @@ def varint(value: int) -> bytes:
         out.append(low | 0x80)
 
 
-def test_oversized_and_malformed_updates_are_survived_and_high_bits_ignored(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    config = bridge_config(broker, malos_port, SIM_PINS)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
-    probe.wait_for(f"{base}/status", "online")
+def test_oversized_and_malformed_updates_are_survived_and_high_bits_ignored(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(SIM_PINS)
     probe.wait_for(f"{base}/gpio/0/state", "OFF")
     probe.wait_for(f"{base}/gpio/6/state", "OFF")
     probe.wait_for(f"{base}/gpio/15/state", "OFF")
@@ -1048,7 +1029,7 @@ def test_oversized_and_malformed_updates_are_survived_and_high_bits_ignored(
     simulator.set_input(6, 1)
     probe.wait_for(f"{base}/gpio/6/state", "ON")
 
-    reports = status_reports(probe, base)
+    reports = rig.errors(base)
     assert len(reports) == len(malformed), reports
     for report in reports:
         assert report["source"] == "bridge"

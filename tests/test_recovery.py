@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
+
+import pytest
 
 from mqtt_gpio_bridge.codec import PinMode
 from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
+from .conftest import BridgeThread, Broker, MqttProbe, Rig, bridge_config, wait_until
 
 OUTPUTS_AND_INPUT = [
     {"pin": 0, "mode": "output", "initial": "off"},
@@ -21,18 +24,11 @@ def bit(levels: int, pin: int) -> int:
     return (levels >> pin) & 1
 
 
-def test_output_without_initial_keeps_the_level_it_has(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    probe: MqttProbe,
-) -> None:
+def test_output_without_initial_keeps_the_level_it_has(own_driver_rig: Rig) -> None:
+    probe = own_driver_rig.probe
     board = Board(direction=0b100, output=0b100)  # pin 2 already an output, high
-    with SimulatedDriver("127.0.0.1", malos_port, board) as driver:
-        config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
-        base = config.mqtt.base_topic
-        probe.subscribe(f"{base}/#")
-        start_bridge(config)
+    with SimulatedDriver("127.0.0.1", own_driver_rig.malos_port, board) as driver:
+        base = own_driver_rig.start_without_waiting(OUTPUTS_AND_INPUT)
         probe.wait_for(f"{base}/gpio/2/state", "ON")
         pin_2 = [c for c in driver.configs if c is not None and c.pin == 2]
         assert pin_2, "pin 2 was never configured"
@@ -41,36 +37,22 @@ def test_output_without_initial_keeps_the_level_it_has(
 
 
 def test_output_without_initial_is_not_configured_before_its_level_is_known(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    probe: MqttProbe,
+    own_driver_rig: Rig,
 ) -> None:
     board = Board(external=0b100)  # pin 2 an input, pulled high
-    with SimulatedDriver("127.0.0.1", malos_port, board) as driver:
-        config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
-        base = config.mqtt.base_topic
-        probe.subscribe(f"{base}/#")
-        start_bridge(config)
-        probe.wait_for(f"{base}/gpio/2/state", "ON")
+    with SimulatedDriver("127.0.0.1", own_driver_rig.malos_port, board) as driver:
+        base = own_driver_rig.start_without_waiting(OUTPUTS_AND_INPUT)
+        own_driver_rig.probe.wait_for(f"{base}/gpio/2/state", "ON")
         first_pin_2 = next(c for c in driver.configs if c is not None and c.pin == 2)
         assert (first_pin_2.mode, first_pin_2.value) == (PinMode.OUTPUT, 1)
         assert bit(board.direction, 2) == 1
 
 
-def test_malos_restart_is_noticed_and_every_pin_is_configured_again(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    probe: MqttProbe,
-) -> None:
+def test_malos_restart_is_noticed_and_every_pin_is_configured_again(own_driver_rig: Rig) -> None:
+    probe, malos_port = own_driver_rig.probe, own_driver_rig.malos_port
     board = Board()
-    config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
     with SimulatedDriver("127.0.0.1", malos_port, board):
-        start_bridge(config)
-        probe.wait_for(f"{base}/status", "online")
+        base = own_driver_rig.start(OUTPUTS_AND_INPUT)
         probe.publish(f"{base}/gpio/0/set", "ON")
         probe.publish(f"{base}/gpio/2/set", "ON")
         wait_until(lambda: board.levels() & 0b101 == 0b101, what="pins 0 and 2 high")
@@ -90,17 +72,12 @@ def test_malos_restart_is_noticed_and_every_pin_is_configured_again(
 
 
 def test_commands_while_malos_is_away_are_kept_and_applied_when_it_is_back(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    probe: MqttProbe,
+    own_driver_rig: Rig,
 ) -> None:
+    probe, malos_port = own_driver_rig.probe, own_driver_rig.malos_port
     board = Board()
-    config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
     with SimulatedDriver("127.0.0.1", malos_port, board):
-        start_bridge(config)
+        base = own_driver_rig.start_without_waiting(OUTPUTS_AND_INPUT)
         probe.wait_for(f"{base}/gpio/0/state", "OFF")
     probe.wait_for(f"{base}/status", "offline")
     probe.publish(f"{base}/gpio/0/set", "ON")
@@ -116,23 +93,12 @@ def test_commands_while_malos_is_away_are_kept_and_applied_when_it_is_back(
         assert bit(board.levels(), 0) == 1
 
 
-def test_updates_stopping_turn_status_offline_and_back(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    config = bridge_config(
-        broker,
-        malos_port,
+def test_updates_stopping_turn_status_offline_and_back(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(
         OUTPUTS_AND_INPUT,
         malos={"offline_after": 1.5, "keepalive_interval": 0.2, "ping_timeout": 0.5},
     )
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
-    probe.wait_for(f"{base}/status", "online")
     # The driver stays up but stops sending (as when pings time out): a stuck board.
     simulator.timeout_after_last_ping = 0.0
     simulator.delay_between_updates = 60.0
@@ -142,22 +108,14 @@ def test_updates_stopping_turn_status_offline_and_back(
     probe.wait_for(f"{base}/status", "online", timeout=5)
 
 
-def test_malformed_update_frames_are_survived_and_reported(
-    start_bridge: Callable[..., BridgeThread],
-    broker: Broker,
-    malos_port: int,
-    simulator: SimulatedDriver,
-    probe: MqttProbe,
-) -> None:
-    config = bridge_config(broker, malos_port, OUTPUTS_AND_INPUT)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
+def test_malformed_update_frames_are_survived_and_reported(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start_without_waiting(OUTPUTS_AND_INPUT)
     probe.wait_for(f"{base}/gpio/6/state", "OFF")
     simulator.inject_update(b"\xff\xff\xff")
     simulator.inject_update(b"\x22" + b"\xff" * 1_000_000)
     wait_until(lambda: len(probe.on(f"{base}/gpio/status")) >= 2, what="two reports")
-    reports = [json.loads(m.payload) for m in probe.on(f"{base}/gpio/status")]
+    reports = rig.errors(base)
     assert all(r["source"] == "bridge" and "malformed" in r["error"] for r in reports)
     simulator.set_input(6, 1)
     probe.wait_for(f"{base}/gpio/6/state", "ON")
@@ -207,3 +165,25 @@ def test_broker_down_at_start_then_up(
     probe.subscribe(f"{base}/#")
     probe.wait_for(f"{base}/status", "online", timeout=40)
     probe.wait_for(f"{base}/gpio/0/state", "OFF")
+
+
+def test_two_bridges_with_one_client_id_keep_running_and_name_the_cause(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker ends one session each time the other bridge connects with the same id
+    (often inside the burst of writes that follows a CONNACK): neither bridge fails, and each
+    says in its log which key to change."""
+    caplog.set_level(logging.WARNING, logger="mqtt_gpio_bridge")
+    pins = [{"pin": 0, "mode": "output", "initial": "off"}]
+    mqtt = {"client_id": "shared-id", "reconnect_min": 0.05, "reconnect_max": 1.0}
+    first = rig.start_bridge(bridge_config(rig.broker, rig.malos_port, pins, mqtt=mqtt))
+    second = rig.start_bridge(bridge_config(rig.broker, rig.malos_port, pins, mqtt=mqtt))
+    cause = "another client is connected with client id 'shared-id'"
+
+    def hints() -> list[str]:
+        return [r.getMessage() for r in caplog.records if cause in r.getMessage()]
+
+    wait_until(lambda: len(hints()) >= 2, what="both bridges naming the cause")
+    assert all("give each bridge its own mqtt.client_id" in hint for hint in hints())
+    for bridge in (first, second):
+        bridge.stop()  # raises what the bridge's thread raised, if anything

@@ -241,33 +241,67 @@ def security_config(tmp_path: Path, port: int, malos_port: int, **mqtt: Any) -> 
     return config
 
 
-def expect_online_and_a_working_command(
-    start_bridge: Callable[..., BridgeThread],
-    probe: MqttProbe,
+@dataclass
+class SecureRig:
+    """What a test here works with: the secure broker, certificates, simulator, probe, starters."""
+
+    broker: SecureBroker
+    pki: Pki
+    simulator: SimulatedDriver
+    probe: MqttProbe
+    """On the plain listener."""
+    start_bridge: Callable[..., BridgeThread]
+    cli: Callable[..., Cli]
+    malos_port: int
+    tmp_path: Path
+
+    def config_file(self, port: int, **mqtt: Any) -> ConfigFile:
+        """A config file for the listener on `port` and the simulator, with extra `mqtt` keys."""
+        return security_config(self.tmp_path, port, self.malos_port, **mqtt)
+
+    def start_cli_bridge(self, config: ConfigFile, *, debug: bool = False) -> Cli:
+        """Watch the config's topics and start `run` on it in a subprocess."""
+        self.probe.subscribe(config.topic("#"))
+        level = ["--log-level", "DEBUG"] if debug else []
+        return self.cli(*level, "run", "--config", str(config.path))
+
+    def expect_online_and_a_working_command(self, port: int, **mqtt: Any) -> None:
+        """An in-process bridge on `port` goes online, and `set ON` drives pin 0 high."""
+        config = bridge_config(self.broker.at(port), self.malos_port, PINS, mqtt=mqtt)
+        base = config.mqtt.base_topic
+        self.probe.subscribe(f"{base}/#")
+        self.start_bridge(config)
+        self.probe.wait_for(f"{base}/status", "online")
+        self.probe.wait_for(f"{base}/gpio/0/state", "OFF")
+
+        self.probe.publish(f"{base}/gpio/0/set", "ON")
+
+        wait_until(lambda: self.simulator.board.levels() & 1, what="pin 0 high on the board")
+        self.probe.wait_for(f"{base}/gpio/0/state", "ON")
+
+
+@pytest.fixture
+def secure_rig(
+    secure_broker: SecureBroker,
+    pki: Pki,
     simulator: SimulatedDriver,
+    probe_factory: Callable[..., MqttProbe],
+    start_bridge: Callable[..., BridgeThread],
+    cli: Callable[..., Cli],  # noqa: F811
     malos_port: int,
-    port: int,
-    **mqtt: Any,
-) -> None:
-    """An in-process bridge on `port` goes online, and `set ON` drives pin 0 high."""
-    config = bridge_config(Broker("127.0.0.1", port), malos_port, PINS, mqtt=mqtt)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
-    probe.wait_for(f"{base}/status", "online")
-    probe.wait_for(f"{base}/gpio/0/state", "OFF")
-
-    probe.publish(f"{base}/gpio/0/set", "ON")
-
-    wait_until(lambda: simulator.board.levels() & 1, what="pin 0 high on the board")
-    probe.wait_for(f"{base}/gpio/0/state", "ON")
-
-
-def start_cli_bridge(
-    start: Callable[..., Cli], probe: MqttProbe, config: ConfigFile, *, debug: bool = False
-) -> Cli:
-    probe.subscribe(config.topic("#"))
-    return start(*(["--log-level", "DEBUG"] if debug else []), "run", "--config", str(config.path))
+    tmp_path: Path,
+) -> SecureRig:
+    """The usual peers of a test here, with a probe on the secure broker's plain listener."""
+    return SecureRig(
+        secure_broker,
+        pki,
+        simulator,
+        probe_factory(secure_broker.plain),
+        start_bridge,
+        cli,
+        malos_port,
+        tmp_path,
+    )
 
 
 def log_records(bridge: Cli) -> list[tuple[str, str, str]]:
@@ -320,72 +354,42 @@ def expect_one_clear_warning(
 # -- 1. user name and password --------------------------------------------------------------------
 
 
-def test_password_in_the_config_connects_and_commands_work(
-    simulator: SimulatedDriver,
-    start_bridge: Callable[..., BridgeThread],
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    malos_port: int,
-) -> None:
-    expect_online_and_a_working_command(
-        start_bridge,
-        probe_factory(secure_broker.plain),
-        simulator,
-        malos_port,
-        secure_broker.password_port,
-        username=USERNAME,
-        password=PASSWORD,
+def test_password_in_the_config_connects_and_commands_work(secure_rig: SecureRig) -> None:
+    secure_rig.expect_online_and_a_working_command(
+        secure_rig.broker.password_port, username=USERNAME, password=PASSWORD
     )
 
 
-def test_password_file_with_a_trailing_newline_connects(
-    simulator: SimulatedDriver,
-    start_bridge: Callable[..., BridgeThread],
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    malos_port: int,
-    tmp_path: Path,
-) -> None:
-    secret = tmp_path / "mqtt-password"
+def test_password_file_with_a_trailing_newline_connects(secure_rig: SecureRig) -> None:
+    secret = secure_rig.tmp_path / "mqtt-password"
     secret.write_text(PASSWORD + "\n")
     config = bridge_config(
-        secure_broker.at(secure_broker.password_port),
-        malos_port,
+        secure_rig.broker.at(secure_rig.broker.password_port),
+        secure_rig.malos_port,
         PINS,
         mqtt={"username": USERNAME, "password_file": str(secret)},
     )
-    probe = probe_factory(secure_broker.plain)
+    probe = secure_rig.probe
     probe.subscribe(f"{config.mqtt.base_topic}/status")
 
-    start_bridge(config)
+    secure_rig.start_bridge(config)
 
     probe.wait_for(f"{config.mqtt.base_topic}/status", "online")
 
 
 def test_password_from_the_environment_connects(
-    simulator: SimulatedDriver,
-    cli: Callable[..., Cli],  # noqa: F811
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    malos_port: int,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    secure_rig: SecureRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = security_config(
-        tmp_path,
-        secure_broker.password_port,
-        malos_port,
-        username=USERNAME,
-        password_env=PASSWORD_VARIABLE,
+    config = secure_rig.config_file(
+        secure_rig.broker.password_port, username=USERNAME, password_env=PASSWORD_VARIABLE
     )
     assert PASSWORD not in config.path.read_text()
     # The `cli` fixture gives its processes the test's environment.
     monkeypatch.setenv(PASSWORD_VARIABLE, PASSWORD)
-    probe = probe_factory(secure_broker.plain)
 
-    bridge = start_cli_bridge(cli, probe, config, debug=True)
+    bridge = secure_rig.start_cli_bridge(config, debug=True)
 
-    probe.wait_for(config.topic("status"), "online", timeout=STARTUP)
+    secure_rig.probe.wait_for(config.topic("status"), "online", timeout=STARTUP)
     assert "Traceback" not in bridge.transcript()
     assert PASSWORD not in bridge.transcript()
 
@@ -393,23 +397,15 @@ def test_password_from_the_environment_connects(
 # -- 2. a wrong password --------------------------------------------------------------------------
 
 
-def test_wrong_password_is_one_clear_warning_and_never_shown(
-    simulator: SimulatedDriver,
-    cli: Callable[..., Cli],  # noqa: F811
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    malos_port: int,
-    tmp_path: Path,
-) -> None:
-    port = secure_broker.password_port
-    config = security_config(
-        tmp_path, port, malos_port, username=USERNAME, password=WRONG_PASSWORD, **FAST_RETRIES
+def test_wrong_password_is_one_clear_warning_and_never_shown(secure_rig: SecureRig) -> None:
+    port = secure_rig.broker.password_port
+    config = secure_rig.config_file(
+        port, username=USERNAME, password=WRONG_PASSWORD, **FAST_RETRIES
     )
-    probe = probe_factory(secure_broker.plain)
 
-    bridge = start_cli_bridge(cli, probe, config, debug=True)
+    bridge = secure_rig.start_cli_bridge(config, debug=True)
 
-    message = expect_one_clear_warning(bridge, probe, config, port)
+    message = expect_one_clear_warning(bridge, secure_rig.probe, config, port)
     assert "the broker refused the credentials" in message
     assert "mqtt.username" in message
     assert bridge.count("DEBUG") > 0, "the bridge did not log at debug level"
@@ -441,38 +437,18 @@ def test_check_config_and_repr_never_show_the_password(
 # -- 3. TLS with the test CA, and client certificates ---------------------------------------------
 
 
-def test_tls_with_the_test_ca_connects_and_commands_work(
-    simulator: SimulatedDriver,
-    start_bridge: Callable[..., BridgeThread],
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    pki: Pki,
-    malos_port: int,
-) -> None:
-    expect_online_and_a_working_command(
-        start_bridge,
-        probe_factory(secure_broker.plain),
-        simulator,
-        malos_port,
-        secure_broker.tls_port,
-        tls={"ca_file": str(pki.ca)},
+def test_tls_with_the_test_ca_connects_and_commands_work(secure_rig: SecureRig) -> None:
+    secure_rig.expect_online_and_a_working_command(
+        secure_rig.broker.tls_port, tls={"ca_file": str(secure_rig.pki.ca)}
     )
 
 
 def test_tls_with_a_client_certificate_connects_where_one_is_required(
-    simulator: SimulatedDriver,
-    start_bridge: Callable[..., BridgeThread],
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    pki: Pki,
-    malos_port: int,
+    secure_rig: SecureRig,
 ) -> None:
-    expect_online_and_a_working_command(
-        start_bridge,
-        probe_factory(secure_broker.plain),
-        simulator,
-        malos_port,
-        secure_broker.client_cert_port,
+    pki = secure_rig.pki
+    secure_rig.expect_online_and_a_working_command(
+        secure_rig.broker.client_cert_port,
         tls={
             "ca_file": str(pki.ca),
             "certfile": str(pki.client_cert),
@@ -482,120 +458,71 @@ def test_tls_with_a_client_certificate_connects_where_one_is_required(
 
 
 def test_tls_without_the_required_client_certificate_is_one_clear_warning(
-    simulator: SimulatedDriver,
-    cli: Callable[..., Cli],  # noqa: F811
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    pki: Pki,
-    malos_port: int,
-    tmp_path: Path,
+    secure_rig: SecureRig,
 ) -> None:
-    port = secure_broker.client_cert_port
-    config = security_config(
-        tmp_path, port, malos_port, tls={"ca_file": str(pki.ca)}, **FAST_RETRIES
-    )
-    probe = probe_factory(secure_broker.plain)
+    port = secure_rig.broker.client_cert_port
+    config = secure_rig.config_file(port, tls={"ca_file": str(secure_rig.pki.ca)}, **FAST_RETRIES)
 
-    bridge = start_cli_bridge(cli, probe, config, debug=True)
+    bridge = secure_rig.start_cli_bridge(config, debug=True)
 
     # TLS 1.3 sends the broker's "certificate required" alert after the handshake, and the
     # CONNECT can race past it: the warning names the likely cause either way.
-    message = expect_one_clear_warning(bridge, probe, config, port, retries=2)
+    message = expect_one_clear_warning(bridge, secure_rig.probe, config, port, retries=2)
     assert "client certificate required?" in message, message
 
 
 def test_tls_without_the_required_client_certificate_stays_offline_and_running(
-    simulator: SimulatedDriver,
-    cli: Callable[..., Cli],  # noqa: F811
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    pki: Pki,
-    malos_port: int,
-    tmp_path: Path,
+    secure_rig: SecureRig,
 ) -> None:
     """Refused, not online, no crash, a warning."""
-    port = secure_broker.client_cert_port
-    config = security_config(tmp_path, port, malos_port, tls={"ca_file": str(pki.ca)})
-    probe = probe_factory(secure_broker.plain)
+    port = secure_rig.broker.client_cert_port
+    config = secure_rig.config_file(port, tls={"ca_file": str(secure_rig.pki.ca)})
 
-    bridge = start_cli_bridge(cli, probe, config)
+    bridge = secure_rig.start_cli_bridge(config)
 
     # Up to the bridge's connection timeout (OPERATION_TIMEOUT) after start-up.
     line = bridge.wait_for_line(f"MQTT broker 127.0.0.1:{port}: ", "stderr", STARTUP + 10)
     assert "WARNING" in line
     assert bridge.process.poll() is None, "the bridge gave up"
     assert "Traceback" not in bridge.transcript()
-    assert "online" not in [message.text for message in probe.on(config.topic("status"))]
+    statuses = [message.text for message in secure_rig.probe.on(config.topic("status"))]
+    assert "online" not in statuses
 
 
 # -- 4. an unrelated CA ---------------------------------------------------------------------------
 
 
-def test_tls_with_an_unrelated_ca_is_one_clear_warning(
-    simulator: SimulatedDriver,
-    cli: Callable[..., Cli],  # noqa: F811
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    pki: Pki,
-    malos_port: int,
-    tmp_path: Path,
-) -> None:
-    port = secure_broker.tls_port
-    config = security_config(
-        tmp_path, port, malos_port, tls={"ca_file": str(pki.other_ca)}, **FAST_RETRIES
+def test_tls_with_an_unrelated_ca_is_one_clear_warning(secure_rig: SecureRig) -> None:
+    port = secure_rig.broker.tls_port
+    config = secure_rig.config_file(
+        port, tls={"ca_file": str(secure_rig.pki.other_ca)}, **FAST_RETRIES
     )
-    probe = probe_factory(secure_broker.plain)
 
-    bridge = start_cli_bridge(cli, probe, config, debug=True)
+    bridge = secure_rig.start_cli_bridge(config, debug=True)
 
-    message = expect_one_clear_warning(bridge, probe, config, port)
+    message = expect_one_clear_warning(bridge, secure_rig.probe, config, port)
     assert "certificate verify failed" in message.lower(), message
 
 
 # -- 5. the host name check -----------------------------------------------------------------------
 
 
-def test_tls_refuses_a_certificate_for_another_host(
-    simulator: SimulatedDriver,
-    cli: Callable[..., Cli],  # noqa: F811
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    pki: Pki,
-    malos_port: int,
-    tmp_path: Path,
-) -> None:
-    port = secure_broker.wrong_host_port
-    config = security_config(
-        tmp_path,
-        port,
-        malos_port,
-        tls={"ca_file": str(pki.ca), "insecure": False},
-        **FAST_RETRIES,
+def test_tls_refuses_a_certificate_for_another_host(secure_rig: SecureRig) -> None:
+    port = secure_rig.broker.wrong_host_port
+    config = secure_rig.config_file(
+        port, tls={"ca_file": str(secure_rig.pki.ca), "insecure": False}, **FAST_RETRIES
     )
-    probe = probe_factory(secure_broker.plain)
 
-    bridge = start_cli_bridge(cli, probe, config, debug=True)
+    bridge = secure_rig.start_cli_bridge(config, debug=True)
 
-    message = expect_one_clear_warning(bridge, probe, config, port)
+    message = expect_one_clear_warning(bridge, secure_rig.probe, config, port)
     assert "certificate verify failed" in message, message
     assert "address mismatch, certificate is not valid for '127.0.0.1'" in message
 
 
-def test_tls_insecure_accepts_a_certificate_for_another_host(
-    simulator: SimulatedDriver,
-    start_bridge: Callable[..., BridgeThread],
-    probe_factory: Callable[..., MqttProbe],
-    secure_broker: SecureBroker,
-    pki: Pki,
-    malos_port: int,
-) -> None:
-    expect_online_and_a_working_command(
-        start_bridge,
-        probe_factory(secure_broker.plain),
-        simulator,
-        malos_port,
-        secure_broker.wrong_host_port,
-        tls={"ca_file": str(pki.ca), "insecure": True},
+def test_tls_insecure_accepts_a_certificate_for_another_host(secure_rig: SecureRig) -> None:
+    secure_rig.expect_online_and_a_working_command(
+        secure_rig.broker.wrong_host_port, tls={"ca_file": str(secure_rig.pki.ca), "insecure": True}
     )
 
 
