@@ -47,6 +47,11 @@ GOODBYE_TIMEOUT = 2.0
 """Seconds a clean stop waits for the broker to acknowledge the `offline` status."""
 TICK = 1.0
 """Most seconds between two keep-alive checks of the MQTT session."""
+SESSION_SETTLED = 10.0
+"""Seconds a broker session must last before reconnecting starts afresh (shortest wait, the
+next problem warned about again); one that ends sooner counts as cut short."""
+SHORT_SESSIONS_HINT = 3
+"""Sessions cut short in a row before the log asks whether the client id is taken."""
 _PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
 _parse_command = functools.lru_cache(maxsize=64)(parse_command)
 """The same few payloads arrive again and again; parsing is pure, so each is parsed once."""
@@ -92,6 +97,8 @@ class Bridge:
         mqtt = config.mqtt
         self._delays = reconnect_delays(mqtt.reconnect_min, mqtt.reconnect_max)
         self._last_problem = ""
+        self._connected_at: float | None = None
+        self._short_sessions = 0
         self._stopping = False
         self._wake: tuple[socket.socket, socket.socket] | None = None
         """A socket pair, while running: `stop()` writes to it to end the poll at once."""
@@ -151,6 +158,9 @@ class Bridge:
                 return
             mqtt = self._mqtt
             fileno = mqtt.fileno() if mqtt is not None else None
+            if mqtt is not None and fileno is None:  # closed by a publish whose write failed
+                self._session_ended(mqtt)
+                mqtt = None
             flags = zmq.POLLIN | (zmq.POLLOUT if mqtt is not None and mqtt.wants_write() else 0)
             if watched != (fileno, flags):
                 if watched[0] is not None and watched[0] != fileno:
@@ -314,7 +324,37 @@ class Bridge:
             return
         self._mqtt = None
         mqtt.close()
+        if self._connected_at is not None:
+            self._count_session(time.monotonic() - self._connected_at)
+            self._connected_at = None
         self._retry(mqtt.problem or BrokerError("the connection ended"))
+
+    def _count_session(self, lasted: float) -> None:
+        """After a session that was accepted: start reconnecting afresh if it lasted, else
+        keep backing off, and say what usually cuts sessions short again and again."""
+        mqtt_config = self.config.mqtt
+        if lasted >= SESSION_SETTLED:
+            self._delays = reconnect_delays(mqtt_config.reconnect_min, mqtt_config.reconnect_max)
+            self._last_problem = ""
+            self._short_sessions = 0
+            return
+        self._short_sessions += 1
+        if self._short_sessions == SHORT_SESSIONS_HINT:
+            key = (
+                "mqtt.client_id"
+                if mqtt_config.client_id is not None
+                else "homeassistant.node_id (the client id is made from it)"
+            )
+            logger.warning(
+                "the broker ended %d sessions in a row less than %g s after accepting them; "
+                "unless it restarted each time, another client is connected with client id "
+                "%r (a broker drops the older connection when the same id connects again): "
+                "give each bridge its own %s",
+                SHORT_SESSIONS_HINT,
+                SESSION_SETTLED,
+                self.config.client_id,
+                key,
+            )
 
     def _retry(self, exc: Exception) -> None:
         mqtt = self.config.mqtt
@@ -334,8 +374,7 @@ class Bridge:
         """CONNACK: subscribe, re-publish what the broker may have lost, then serve."""
         mqtt_config = self.config.mqtt
         logger.info("connected to MQTT broker %s:%d", mqtt_config.host, mqtt_config.port)
-        self._delays = reconnect_delays(mqtt_config.reconnect_min, mqtt_config.reconnect_max)
-        self._last_problem = ""
+        self._connected_at = time.monotonic()
         mqtt = self._mqtt
         assert mqtt is not None
         mqtt.subscribe(self.topics.command_filter, qos=mqtt_config.qos)

@@ -140,8 +140,10 @@ class MqttConnection:
             sock.close()
 
     def fileno(self) -> int | None:
-        """The socket to poll, None while not open."""
-        return self._socket.fileno() if self._socket is not None else None
+        """The socket to poll; None while not open, and once paho has closed it."""
+        if self._client is None or self._client.socket() is None:
+            return None
+        return int(self._socket.fileno())
 
     # -- fed by the poll loop ----------------------------------------------------------------
 
@@ -157,6 +159,8 @@ class MqttConnection:
         while True:
             if not self._check(client.loop_read()):
                 return False
+            if client.socket() is None:  # a write from a callback failed and paho closed it
+                return self._check(MQTTErrorCode.MQTT_ERR_CONN_LOST)
             # A TLS socket can hold decrypted bytes the poller cannot see.
             if not (isinstance(self._socket, ssl.SSLSocket) and self._socket.pending()):
                 break
