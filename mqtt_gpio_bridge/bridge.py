@@ -475,8 +475,8 @@ class Bridge:
         self._on_pin_command(state, payload)
 
     def _on_pin_command(self, state: PinState, payload: bytes) -> None:
-        pin = state.spec.pin
         spec = state.spec
+        pin = spec.pin
         command = _parse_command(payload, spec.payload_on, spec.payload_off)
         if isinstance(command, Refusal):
             self._report(f"pin {pin}: {command.reason}", pin=pin)
