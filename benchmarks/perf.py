@@ -923,6 +923,49 @@ class ZmqHop:
         self.context.term()
 
 
+class ZmqProcessHop:
+    """A pyzmq PUSH (this thread) -> PULL in another process (`perf_null.py --pull-port`),
+    which prints its monotonic clock at each arrival: the hop every bridge makes into MALOS."""
+
+    def __init__(self) -> None:
+        port = free_port_block(1)
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "perf_null.py"), "--pull-port", str(port)],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert self.process.stdout is not None
+        self.stdout = self.process.stdout
+        if self._line(ONLINE_TIMEOUT) != b"ready":
+            self.close()
+            raise PerfError("perf_null.py --pull-port did not start")
+        self.context = zmq.Context()
+        self.push = self.context.socket(zmq.PUSH)
+        self.push.setsockopt(zmq.LINGER, 0)
+        self.push.connect(f"tcp://{HOST}:{port}")
+
+    def _line(self, timeout: float) -> bytes | None:
+        ready, _, _ = select.select([self.stdout], [], [], timeout)
+        return self.stdout.readline().strip() if ready else None
+
+    def sample(self) -> int | None:
+        """One message through the hop; its latency in ns, None if it never arrived."""
+        started = now_ns()
+        self.push.send(b"\x08\x01")
+        line = self._line(SAMPLE_TIMEOUT)
+        return None if not line else int(line) - started
+
+    def warm(self, count: int = 50) -> None:
+        for _ in range(count):
+            self.sample()
+
+    def close(self) -> None:
+        end_process(self.process)
+        if hasattr(self, "push"):
+            self.push.close(0)
+            self.context.term()
+
+
 class PipeHop:
     """mqtt-io's hop to this process without mqtt-io: a `set_pin` line written to an `os.pipe`
     here, read by the `mqttio.StdoutReader` that reads mqtt-io's stdout (a thread of its own)."""
@@ -1084,6 +1127,7 @@ class Perf:
                 ("rtt_end", "broker round trip, back to back (again at the end)"),
                 ("rtt_paced", "broker round trip, paced 0.1 s"),
                 ("zmq", "ZeroMQ PUSH -> PULL, paced 0.1 s"),
+                ("zmq_process", "ZeroMQ PUSH -> PULL in another process, paced 0.1 s"),
                 ("command", "command: set publish -> driver config"),
                 ("state", "state: driver update sent -> state message"),
                 ("state_floor", "state floor: update -> perf_null.py -> paho publish"),
@@ -1175,7 +1219,7 @@ class Perf:
             tap=tap,
         )
         run.start()
-        hop = ZmqHop()
+        hop, process_hop = ZmqHop(), ZmqProcessHop()
         # Two perf_null.py processes, so that the command floor's writes never show in the
         # updates the state floor republishes.
         floor_updates, floor_tap = UpdateLog(), ConfigTap()
@@ -1188,6 +1232,7 @@ class Perf:
             if run.wait_states({pin: "OFF" for pin in range(16)}):
                 raise PerfError("the latency bridge did not publish every pin OFF")
             hop.warm()
+            process_hop.warm()
             rtt_topic = f"perf/{self.unique}/rtt-paced"
             assert floor.topic is not None
             self.sub.subscribe([rtt_topic, floor.topic])
@@ -1209,6 +1254,8 @@ class Perf:
                 time.sleep(GAP)
                 s["zmq"].record(hop.sample())
                 time.sleep(GAP)
+                s["zmq_process"].record(process_hop.sample())
+                time.sleep(GAP)
                 if not run.alive():
                     raise PerfError("the latency bridge died")
                 if (i + 1) % 100 == 0:
@@ -1217,6 +1264,7 @@ class Perf:
             self.peak_hwm_kb = max(self.peak_hwm_kb, memory_kb(run.pid)[1])
         finally:
             hop.close()
+            process_hop.close()
             floor.stop()
             command_floor.stop()
             run.stop()
@@ -1933,6 +1981,8 @@ def build_report(
     rtt, paced, hop, cmd, state = s["rtt"], s["rtt_paced"], s["zmq"], s["command"], s["state"]
     cmd_base50, cmd_base99 = rtt.p50 + hop.p50, rtt.p99 + hop.p99
     paced_base50, paced_base99 = paced.p50 + hop.p50, paced.p99 + hop.p99
+    far = s["zmq_process"]
+    far_base50, far_base99 = paced.p50 + far.p50, paced.p99 + far.p99
     busy, floor, cmd_floor = s["command_busy"], s["state_floor"], s["command_floor"]
     no_stall = stalls(busy) == 0 if busy.samples else None
     targets: list[tuple[str, bool | None]] = []
@@ -1954,6 +2004,9 @@ def build_report(
         "| (baseline) | | | |",
         f"| 1. {hop.name} ({len(hop.samples)}) | {us(hop.p50)} | {us(hop.p99)} "
         "| (baseline) | | | |",
+        f"| 1. {far.name} ({len(far.samples)}) | {us(far.p50)} | {us(far.p99)} "
+        f"| in one process: {us(hop.p50)} / {us(hop.p99)} | {ratio(far.p50, hop.p50)} / "
+        f"{ratio(far.p99, hop.p99)} | information | |",
         *mqttio_baseline_rows(perf),
         f"| 2. {cmd.name} ({len(cmd.samples)}, lost {cmd.lost}) | {us(cmd.p50)} | {us(cmd.p99)} "
         f"| paced round trip + ZeroMQ: {us(paced_base50)} / {us(paced_base99)} "
@@ -1964,6 +2017,9 @@ def build_report(
         f"| 2. (same, against the back-to-back round trip) | | "
         f"| round trip + ZeroMQ: {us(cmd_base50)} / {us(cmd_base99)} "
         f"| {ratio(cmd.p50, cmd_base50)} / {ratio(cmd.p99, cmd_base99)} | information | |",
+        f"| 2. (same, with the ZeroMQ hop into another process) | | "
+        f"| paced round trip + ZeroMQ to another process: {us(far_base50)} / {us(far_base99)} "
+        f"| {ratio(cmd.p50, far_base50)} / {ratio(cmd.p99, far_base99)} | information | |",
         f"| 2f. {cmd_floor.name} ({len(cmd_floor.samples)}, lost {cmd_floor.lost}) "
         f"| {us(cmd_floor.p50)} | {us(cmd_floor.p99)} | paced round trip + ZeroMQ: "
         f"{us(paced_base50)} / {us(paced_base99)} | {ratio(cmd_floor.p50, paced_base50)} / "
@@ -1982,6 +2038,9 @@ def build_report(
         f"{us(paced_base99)} | {ratio(state.p50, paced_base50)} / "
         f"{ratio(state.p99, paced_base99)} | p50 <= {STATE_P50_FACTOR}x "
         f"| {target('state p50', at_most(state.p50, STATE_P50_FACTOR * paced_base50))} |",
+        f"| 3. (same, with the ZeroMQ hop into another process) | | "
+        f"| paced round trip + ZeroMQ to another process: {us(far_base50)} / {us(far_base99)} "
+        f"| {ratio(state.p50, far_base50)} / {ratio(state.p99, far_base99)} | information | |",
         f"| 3f. {floor.name} ({len(floor.samples)}, lost {floor.lost}) | {us(floor.p50)} "
         f"| {us(floor.p99)} | paced round trip + ZeroMQ: {us(paced_base50)} / "
         f"{us(paced_base99)} | {ratio(floor.p50, paced_base50)} / "
@@ -2060,7 +2119,10 @@ def build_report(
         "- Round trip: paho publisher (QoS 0, writes from the calling thread) -> Mosquitto -> "
         "paho subscriber (timestamp first thing in `on_message`); one message in flight.",
         "- ZeroMQ: pyzmq PUSH -> PULL on 127.0.0.1 (the PULL in a thread polling as the "
-        "simulated driver does), warm, paced 0.1 s.",
+        "simulated driver does), warm, paced 0.1 s. The same into another process "
+        "(`perf_null.py --pull-port`, polling the same way, printing its clock at each "
+        "arrival), as every push into MALOS is: information, interleaved with the rest; the "
+        "targets keep the issue's in-process hop.",
         "- Command: QoS 0 publish on `<base>/gpio/0/set`, ON/OFF alternating -> the simulated "
         "driver's config socket (its `on_wire` hook, right after the receive, before the "
         "simulator decodes and applies the frame, as the ZeroMQ baseline stops at its "
@@ -2161,6 +2223,7 @@ def write_chart(perf: Perf, path: Path) -> str:
         ("rtt", ":"),
         ("rtt_paced", "--"),
         ("zmq", "-."),
+        ("zmq_process", "-."),
         ("command", "-"),
         ("state", "-"),
         ("state_floor", ":"),

@@ -18,6 +18,12 @@ floor, one paho receive and one ZeroMQ push.
 
 It prints `ready` once the first update has arrived (and the MQTT session is up, if any), then
 runs until killed. perf.py measures it next to the bridge, in the same run.
+
+    python benchmarks/perf_null.py --pull-port P
+
+does nothing but that one unavoidable hop: it binds a ZeroMQ PULL on P, polls it as the
+simulated driver polls its config socket, and prints `time.monotonic_ns()` as each frame
+arrives (the clock perf.py uses too): perf.py's baseline for a push into another process.
 """
 
 from __future__ import annotations
@@ -99,17 +105,38 @@ def serve(
             client.loop_write()
 
 
+def pull_clock(host: str, port: int) -> None:
+    """Bind a PULL on host:port and print the monotonic clock (ns) as each frame arrives."""
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.setsockopt(zmq.LINGER, 0)
+    pull.bind(f"tcp://{host}:{port}")
+    poller = zmq.Poller()
+    poller.register(pull, zmq.POLLIN)
+    print("ready", flush=True)
+    while True:
+        if poller.poll(100):  # as the simulated driver polls
+            pull.recv(zmq.NOBLOCK)
+            print(time.monotonic_ns(), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--base-port", type=int, required=True)
-    parser.add_argument("--config-hex", required=True)
+    parser.add_argument("--pull-port", type=int, help="only time ZeroMQ frames arriving there")
+    parser.add_argument("--base-port", type=int)
+    parser.add_argument("--config-hex")
     parser.add_argument("--keepalive", type=float, default=1.0)
     parser.add_argument("--mqtt-port", type=int, help="also republish changed updates")
     parser.add_argument("--topic", default="perf/null/state")
     parser.add_argument("--command-hex", default="")
     parser.add_argument("--command-off-hex", default="")
     args = parser.parse_args()
+    if args.pull_port is not None:
+        pull_clock(args.host, args.pull_port)
+        return
+    if args.base_port is None or args.config_hex is None:
+        parser.error("--base-port and --config-hex are needed (or --pull-port alone)")
     mqtt = (args.mqtt_port, args.topic) if args.mqtt_port else None
     frames = (bytes.fromhex(args.command_hex), bytes.fromhex(args.command_off_hex))
     config = bytes.fromhex(args.config_hex)
