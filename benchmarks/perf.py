@@ -929,6 +929,10 @@ class ZmqProcessHop:
 
     def __init__(self) -> None:
         port = free_port_block(1)
+        self.context = zmq.Context()
+        self.push = self.context.socket(zmq.PUSH)
+        self.push.setsockopt(zmq.LINGER, 0)
+        self.push.connect(f"tcp://{HOST}:{port}")  # ZeroMQ connects once the PULL is bound
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "benchmarks" / "perf_null.py"), "--pull-port", str(port)],
             stdout=subprocess.PIPE,
@@ -939,10 +943,6 @@ class ZmqProcessHop:
         if self._line(ONLINE_TIMEOUT) != b"ready":
             self.close()
             raise PerfError("perf_null.py --pull-port did not start")
-        self.context = zmq.Context()
-        self.push = self.context.socket(zmq.PUSH)
-        self.push.setsockopt(zmq.LINGER, 0)
-        self.push.connect(f"tcp://{HOST}:{port}")
 
     def _line(self, timeout: float) -> bytes | None:
         ready, _, _ = select.select([self.stdout], [], [], timeout)
@@ -961,9 +961,8 @@ class ZmqProcessHop:
 
     def close(self) -> None:
         end_process(self.process)
-        if hasattr(self, "push"):
-            self.push.close(0)
-            self.context.term()
+        self.push.close(0)
+        self.context.term()
 
 
 class PipeHop:
