@@ -137,8 +137,8 @@ class Bridge:
                 self._timers.call_later(malos_config.offline_after, self._check_updates)
                 self._timers.call_later(0, self._connect)
                 try:
-                    for events in self._poll(poller):
-                        self._dispatch(events, malos)
+                    for events, fileno in self._poll(poller):
+                        self._dispatch(events, fileno, malos)
                 finally:
                     self._finish_pulses()
                     self._say_goodbye()
@@ -148,8 +148,9 @@ class Bridge:
             wake_reader.close()
             wake_writer.close()
 
-    def _poll(self, poller: zmq.Poller) -> Iterator[dict[object, int]]:
-        """Poll results, one per wake-up, after running the timers due; ends at `stop()`."""
+    def _poll(self, poller: zmq.Poller) -> Iterator[tuple[dict[object, int], int | None]]:
+        """Poll results, one per wake-up, after running the timers due, with the MQTT socket
+        watched (None: no session); ends at `stop()`."""
         timers = self._timers
         watched: tuple[int | None, int] = (None, 0)
         while not self._stopping:
@@ -168,11 +169,10 @@ class Bridge:
                 if fileno is not None:
                     poller.register(fileno, flags)
                 watched = (fileno, flags)
-            yield dict(poller.poll(timers.wait_ms(time.monotonic())))
+            yield dict(poller.poll(timers.wait_ms(time.monotonic()))), fileno
 
-    def _dispatch(self, events: dict[object, int], malos: MalosLink) -> None:
+    def _dispatch(self, events: dict[object, int], fileno: int | None, malos: MalosLink) -> None:
         mqtt = self._mqtt
-        fileno = mqtt.fileno() if mqtt is not None else None
         if mqtt is not None and fileno in events:
             flags = events[fileno]
             if (flags & zmq.POLLIN and not mqtt.read()) or (

@@ -89,7 +89,6 @@ class MqttConnection:
         self._identifier = identifier if identifier is not None else config.client_id
         self._will = will
         self._client: paho.Client | None = None
-        self._socket: Any = None
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -124,12 +123,10 @@ class MqttConnection:
         if not self._check(client.connect(mqtt.host, mqtt.port, keepalive=mqtt.keepalive)):
             assert self.problem is not None
             raise self.problem
-        self._socket = client.socket()
 
     def close(self) -> None:
         """Send DISCONNECT if still connected (no last will then), and drop the socket."""
         client, self._client = self._client, None
-        self._socket = None
         self.connected = False
         if client is None:
             return
@@ -141,9 +138,8 @@ class MqttConnection:
 
     def fileno(self) -> int | None:
         """The socket to poll; None while not open, and once paho has closed it."""
-        if self._client is None or self._client.socket() is None:
-            return None
-        return int(self._socket.fileno())
+        sock = self._client.socket() if self._client is not None else None
+        return None if sock is None else sock.fileno()
 
     # -- fed by the poll loop ----------------------------------------------------------------
 
@@ -159,17 +155,18 @@ class MqttConnection:
         while True:
             if not self._check(client.loop_read()):
                 return False
-            if client.socket() is None:  # a write from a callback failed and paho closed it
+            sock = client.socket()
+            if sock is None:  # a write from a callback failed and paho closed it
                 return self._check(MQTTErrorCode.MQTT_ERR_CONN_LOST)
             # A TLS socket can hold decrypted bytes the poller cannot see.
-            if not (isinstance(self._socket, ssl.SSLSocket) and self._socket.pending()):
+            if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
                 break
         if self.problem is not None:  # a refused CONNACK
             return False
         # Acknowledge at once: with delayed ACKs the broker (TCP_NODELAY off by default) holds
         # the next small packet, a command, back for up to 40 ms behind its last PUBACK.
-        if _QUICKACK is not None and self._socket is not None:
-            self._socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        if _QUICKACK is not None and isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         return self.write()
 
     def write(self) -> bool:
