@@ -32,8 +32,9 @@ from .mqtt import (
     reconnect_delays,
     topic_matches,
 )
+from .pacing import RateLimit
 from .pins import PinState, PinTable, PinWrite
-from .reports import ReportThrottle
+from .reports import ReportThrottle, shorten
 from .timers import Timer, Timers
 from .topics import Topics
 
@@ -52,6 +53,13 @@ SESSION_SETTLED = 10.0
 next problem warned about again); one that ends sooner counts as cut short."""
 SHORT_SESSIONS_HINT = 3
 """Sessions cut short in a row before the log asks whether the client id is taken."""
+ANNOUNCE_WINDOW = 5.0
+"""Seconds between two announcements of every entity when Home Assistant says `online` again
+and again: further births in that time are answered by one announcement at its end."""
+RATE_WARNING_EVERY = 60.0
+"""Seconds between two reports that a pin changes faster than `mqtt.max_state_rate`."""
+RETAINED_REMEMBERED = 256
+"""Retained commands remembered as reported (each is reported once); past that, forgotten."""
 _PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
 _parse_command = functools.lru_cache(maxsize=64)(parse_command)
 """The same few payloads arrive again and again; parsing is pure, so each is parsed once."""
@@ -89,6 +97,18 @@ class Bridge:
         self._pulses: dict[int, tuple[Timer, Action]] = {}
         self._unsent: set[int] = set()
         self._reports = ReportThrottle()
+        self._apply_retained = config.mqtt.retained_commands == "apply"
+        self._retained_reported: set[tuple[str, bytes]] = set()
+        self._state_limits = {
+            state.spec.pin: RateLimit(config.mqtt.max_state_rate) for state in self.pins
+        }
+        self._held_states: set[int] = set()
+        """Pins whose latest state waits for `_state_limits` to let it through."""
+        self._rate_reported: dict[int, float] = {}
+        self._announced_at = float("-inf")
+        self._announce_timer: Timer | None = None
+        self._held_commands = 0
+        """Commands received since the driver stopped sending updates."""
         self._found_configs: set[str] = set()
         ha = config.homeassistant
         self._discovery = ha.discovery
@@ -239,16 +259,18 @@ class Bridge:
 
     def _on_update(self, frame: bytes) -> None:
         now = time.monotonic()
-        self._last_update = now
         if frame == self._last_frame and self._driver_alive and self.pins.settled:
             # The common update: the same bytes as the last one, and nothing awaited.
+            self._last_update = now
             self._resend_held()
             return
         try:
             levels = decode_levels(frame)
         except CodecError as exc:
+            # Not a sign of life: a driver sending only garbage is as good as gone.
             self._report(f"malformed update from MALOS ignored ({len(frame)} bytes): {exc}")
             return
+        self._last_update = now
         self._last_frame = frame
         if not self._driver_alive:
             # The driver is (back) up, maybe with zeroed registers: configure every pin.
@@ -259,11 +281,17 @@ class Bridge:
             logger.info(
                 "MALOS driver is sending updates; %d pins configured", len(self.config.pins)
             )
+            if self._held_commands:
+                logger.info(
+                    "%d commands arrived while MALOS was away; the last for each pin is applied",
+                    self._held_commands,
+                )
+                self._held_commands = 0
             self._publish_availability()
         else:
             self._resend_held()
         for state in self.pins.update(levels, now):
-            self._publish_state(state)
+            self._publish_change(state, now)
 
     def _check_updates(self) -> None:
         """Runs `offline_after` after the last update seen when it was scheduled."""
@@ -385,8 +413,7 @@ class Bridge:
             self._found_configs.clear()
             mqtt.subscribe(self._own_configs, qos=1)
             self._timers.call_later(DISCOVERY_SETTLE, lambda: self._clear_stale_discovery(mqtt))
-        self._publish_discovery()
-        self._publish_snapshot()
+        self._announce()
 
     def _clear_stale_discovery(self, mqtt: MqttConnection) -> None:
         if self._mqtt is not mqtt or not mqtt.connected:
@@ -417,6 +444,33 @@ class Bridge:
         for state in self.pins.known():
             self._publish_state(state)
 
+    def _publish_change(self, state: PinState, now: float) -> None:
+        """Publish a pin's new state, at most `mqtt.max_state_rate` times a second: a pin that
+        changes faster has its latest state published as soon as the limit allows."""
+        pin = state.spec.pin
+        if pin in self._held_states:
+            return  # its timer publishes whatever the level is by then
+        wait = self._state_limits[pin].wait(now)
+        if not wait:
+            self._publish_state(state)
+            return
+        self._held_states.add(pin)
+        self._timers.call_later(wait, lambda: self._release_state(state))
+        if now - self._rate_reported.get(pin, float("-inf")) >= RATE_WARNING_EVERY:
+            self._rate_reported[pin] = now
+            self._report(
+                f"pin {pin} changes more than {self.config.mqtt.max_state_rate} times a second; "
+                "its state is published at that rate (the latest level always), see "
+                "mqtt.max_state_rate",
+                source="driver",
+                pin=pin,
+            )
+
+    def _release_state(self, state: PinState) -> None:
+        self._held_states.discard(state.spec.pin)
+        if state.level is not None:
+            self._publish_change(state, time.monotonic())
+
     def _publish_state(self, state: PinState) -> None:
         assert state.level is not None
         self._publish(
@@ -443,6 +497,12 @@ class Bridge:
     def _on_message(self, message: Message) -> None:
         topic = message.topic
         payload = bytes(message.payload)
+        if message.retain and not self._apply_retained and self.topics.is_command(topic):
+            # MQTT 3.1.1 marks a message retained only when it comes from the broker's store at
+            # subscription, i.e. at every start and reconnect: acting on it would replay an old
+            # command (a relay switched on, a door pulsed) each time.
+            self._refuse_retained(topic, payload)
+            return
         state = self._command_pins.get(topic)
         if state is not None:  # the common message: a command for a configured output
             self._on_pin_command(state, payload)
@@ -452,18 +512,56 @@ class Bridge:
             self._on_command(topic, segment, payload)
         elif topic == self._ha_status_topic:
             if payload.strip() == b"online":
-                logger.info("Home Assistant (re)started: announcing every entity again")
-                self._publish_discovery()
-                self._publish_snapshot()
+                self._on_home_assistant_birth()
         elif message.retain and payload and topic_matches(self._own_configs, topic):
             self._found_configs.add(topic)
+
+    def _refuse_retained(self, topic: str, payload: bytes) -> None:
+        seen = (topic, payload)
+        if seen in self._retained_reported:
+            logger.debug("retained command on %s not applied (reported before)", shorten(topic))
+            return
+        if len(self._retained_reported) >= RETAINED_REMEMBERED:
+            self._retained_reported.clear()
+        self._retained_reported.add(seen)
+        text = shorten(payload.decode("utf-8", errors="replace"))
+        state = self._command_pins.get(topic)
+        self._report(
+            f"{shorten(topic)}: retained command {text!r} not applied: a retained command would "
+            f"act again at every start and reconnect; clear it with "
+            f"mosquitto_pub -r -n -t '{shorten(topic)}' (or set mqtt.retained_commands: apply)",
+            pin=None if state is None else state.spec.pin,
+        )
+
+    def _on_home_assistant_birth(self) -> None:
+        """Announce every entity again, at most once per `ANNOUNCE_WINDOW`: the births that
+        arrive meanwhile get one announcement when it ends."""
+        if self._announce_timer is not None:
+            logger.debug("Home Assistant online again: announcement already scheduled")
+            return
+        wait = self._announced_at + ANNOUNCE_WINDOW - time.monotonic()
+        if wait <= 0:
+            logger.info("Home Assistant (re)started: announcing every entity again")
+            self._announce()
+            return
+        logger.debug("Home Assistant online again: announcing in %.1f s", wait)
+        self._announce_timer = self._timers.call_later(wait, self._announce)
+
+    def _announce(self) -> None:
+        """Publish every discovery config, the availability and every known state."""
+        pending, self._announce_timer = self._announce_timer, None
+        if pending is not None:
+            pending.cancel()
+        self._announced_at = time.monotonic()
+        self._publish_discovery()
+        self._publish_snapshot()
 
     def _on_command(self, topic: str, segment: str, payload: bytes) -> None:
         """A `set` topic that is not a configured output's own: refused with the reason, unless
         it still names one (a pin number written with a leading zero)."""
         pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
         if pin is None or pin >= PIN_COUNT:
-            self._report(f"{topic}: {segment!r} is not a pin number 0..15")
+            self._report(f"{shorten(topic)}: {shorten(segment)!r} is not a pin number 0..15")
             return
         state = self.pins.get(pin)
         if state is None:
@@ -485,9 +583,15 @@ class Bridge:
             return
         write = self._apply(state, command)
         if write is not None and not self._driver_alive:
+            # One report per outage; how many were held is logged when the driver is back.
+            self._held_commands += 1
             wanted = "on" if state.is_on(write.value) else "off"
+            if self._held_commands > 1:
+                logger.debug("MALOS away: pin %d will be %s when it is back", pin, wanted)
+                return
             self._report(
-                f"MALOS driver is not sending updates; pin {pin} will be {wanted} when it is back",
+                f"MALOS driver is not sending updates; pin {pin} will be {wanted} when it is "
+                "back (commands until then are kept, the last one per pin is applied)",
                 pin=pin,
             )
 

@@ -53,10 +53,20 @@ MAX_PAYLOAD_LENGTH = 64
 # The driver starts with a 1.0 s delay between updates and only applies a new delay after
 # the sleep in progress, so anything shorter would call the driver gone right at start.
 MIN_OFFLINE_AFTER = 1.5
+MQTT_MAX_BYTES = 65535
+"""The longest string MQTT 3.1.1 carries in one field (a two-byte length): a client id, user
+name, password or topic, counted in bytes once encoded as UTF-8."""
+HEALTH_ID_SUFFIX = len("-health-") + 6
+"""What `mqtt-gpio-bridge health` adds to the client id: `-health-` and 6 hex digits."""
+MAX_NODE_ID_LENGTH = 128
+MAX_HOST_LENGTH = 253
+"""The longest DNS name, in characters, without a final dot."""
 
 Loc = tuple[int | str, ...]
 Check = Callable[[Any, str], Any]
 """One step of a field's rule: (value, key) -> the cleaned value, or raise `vol.Invalid`."""
+TextCheck = Callable[[str, str], str]
+"""A step that checks a string `_text` has let through."""
 
 _T = TypeVar("_T")
 
@@ -200,21 +210,151 @@ def _on_off(value: object, key: str) -> object:
     return _word(value, key)
 
 
+# Characters that cannot be sent as they are. A lone surrogate (U+D800..U+DFFF, which YAML
+# gives for an escape such as "\ud800") has no UTF-8 encoding at all, so paho raises while
+# sending it and `print` while showing it. MQTT forbids U+0000 in its strings, and says they
+# should not contain the control characters U+0001..U+001F, U+007F..U+009F or Unicode
+# noncharacters: Mosquitto closes the connection on any of them ("Malformed UTF-8"), which
+# the bridge can only report as a lost connection, again and again.
+_SURROGATES = "\ud800-\udfff"
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
+)
+_NOT_UTF8 = re.compile(f"[{_SURROGATES}]")
+_NOT_IN_PAYLOADS = re.compile(f"[\x00{_SURROGATES}]")
+_NOT_IN_HOSTS = re.compile(f"[\x00-\x1f\x7f-\x9f{_SURROGATES}]")
+_NOT_IN_MQTT_STRINGS = re.compile(f"[\x00-\x1f\x7f-\x9f{_SURROGATES}{_NONCHARACTERS}]")
+
+
+def _character_problem(char: str, index: int, mqtt: bool) -> str:
+    """The message for a character that must not be in a value (never the value itself)."""
+    code = ord(char)
+    where = f"U+{code:04X} (at character {index + 1})"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"must not contain the lone surrogate {where}: it cannot be encoded as UTF-8"
+    if code == 0:
+        return f"must not contain the NUL character {where}" + (
+            ": MQTT forbids it in strings" if mqtt else ""
+        )
+    kind = "control character" if code <= 0x9F else "Unicode noncharacter"
+    why = (
+        ": MQTT strings should not contain one, and brokers such as Mosquitto close the connection"
+    )
+    return f"must not contain the {kind} {where}" + (why if mqtt else "")
+
+
+def _characters(pattern: re.Pattern[str], mqtt: bool = False) -> TextCheck:
+    """Refuse the first character `pattern` finds, by its code point and position."""
+
+    def check(value: str, key: str) -> str:
+        found = pattern.search(value)
+        if found is not None:
+            raise vol.Invalid(_character_problem(found.group(), found.start(), mqtt))
+        return value
+
+    return check
+
+
+_utf8 = _characters(_NOT_UTF8)
+"""Text that is published, printed or logged: it must be encodable as UTF-8."""
+_payload_characters = _characters(_NOT_IN_PAYLOADS)
+_host_characters = _characters(_NOT_IN_HOSTS)
+_mqtt_characters = _characters(_NOT_IN_MQTT_STRINGS, mqtt=True)
+
+
+def _utf8_bytes(limit: int, why: str) -> TextCheck:
+    def check(value: str, key: str) -> str:
+        size = len(value.encode("utf-8"))  # after a character check: no lone surrogate left
+        if size > limit:
+            raise vol.Invalid(f"must be at most {limit} bytes in UTF-8{why}, got {size}")
+        return value
+
+    return check
+
+
+def _mqtt_string(limit: int = MQTT_MAX_BYTES, why: str = " (the MQTT limit)") -> TextCheck:
+    """An MQTT UTF-8 string (client id, user name, topic): only characters MQTT takes, and at
+    most `limit` bytes once encoded (less than MQTT's own limit when more is added to it)."""
+    within = _utf8_bytes(limit, why)
+
+    def check(value: str, key: str) -> str:
+        return within(_mqtt_characters(value, key), key)
+
+    return check
+
+
 def _topic_prefix(value: str, key: str) -> str:
     # The prefix is joined with "/" and published to; wildcards are only valid in filters.
+    # Its length is checked with what the bridge adds to it (_base_topic, HomeAssistantConfig).
     if not value:
         raise vol.Invalid("must not be empty")
     if "+" in value or "#" in value:
         raise vol.Invalid("must not contain the MQTT wildcards '+' or '#'")
     if value.startswith("/") or value.endswith("/"):
         raise vol.Invalid("must not start or end with '/'")
-    return value
+    if value.startswith("$"):
+        # Brokers keep such topics for themselves ($SYS); a `#` subscription never sees them.
+        raise vol.Invalid("must not start with '$' (topics starting with '$' are the broker's)")
+    return _mqtt_characters(value, key)
+
+
+def _longest_topic(base: str) -> str:
+    """The longest topic the bridge publishes or subscribes to under `base`."""
+    topics, last = Topics(base), PIN_COUNT - 1
+    candidates = (
+        topics.status,
+        topics.errors,
+        topics.command_filter,
+        topics.state(last),
+        topics.command(last),
+    )
+    return max(candidates, key=len)
+
+
+def _discovery_topic(prefix: str, node_id: str) -> str:
+    """The longest discovery topic, as `discovery.config_topic` builds it."""
+    return f"{prefix}/binary_sensor/{node_id}/gpio{PIN_COUNT - 1}/config"
+
+
+_base_topic = _utf8_bytes(
+    MQTT_MAX_BYTES - len(_longest_topic("")),
+    f" (so that {_longest_topic('<mqtt.base_topic>')} fits in MQTT's {MQTT_MAX_BYTES})",
+)
 
 
 def _node_id(value: str, key: str) -> str:
-    # Home Assistant puts the node id into discovery topics and unique ids.
+    # Home Assistant puts the node id into discovery topics and unique ids, the bridge into
+    # its client id; bounded, so that these always fit.
     if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
         raise vol.Invalid(f"{_show(value)} may only contain letters, digits, '_' and '-'")
+    if len(value) > MAX_NODE_ID_LENGTH:
+        raise vol.Invalid(f"must be at most {MAX_NODE_ID_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _host(value: str, key: str) -> str:
+    # Checked here because the libraries fail late and badly: paho's name lookup raises
+    # UnicodeError, not OSError, for a name IDNA cannot encode (a part longer than 63
+    # characters, an empty one), ZeroMQ raises on a NUL, and quietly never connects to a
+    # name no resolver can look up.
+    _host_characters(value, key)
+    name = value.removesuffix(".")  # a fully qualified name may end with a dot
+    if len(name) > MAX_HOST_LENGTH:
+        raise vol.Invalid(
+            f"must be at most {MAX_HOST_LENGTH} characters (the longest host name), got {len(name)}"
+        )
+    try:
+        encoded = name.encode("idna")
+    except UnicodeError as exc:
+        reason = str(exc.__cause__ or exc)
+        if "label" in reason:
+            reason = "every part between dots must have 1 to 63 characters"
+        raise vol.Invalid(f"{_show(value)} is not a valid host name: {reason}") from None
+    if len(encoded) > MAX_HOST_LENGTH:
+        raise vol.Invalid(
+            f"must be at most {MAX_HOST_LENGTH} characters (the longest host name), "
+            f"got {len(encoded)} once encoded for DNS"
+        )
     return value
 
 
@@ -223,7 +363,17 @@ def _payload(value: str, key: str) -> str:
         raise vol.Invalid("must not be empty")
     if len(value) > MAX_PAYLOAD_LENGTH:
         raise vol.Invalid(f"must be at most {MAX_PAYLOAD_LENGTH} characters, got {len(value)}")
-    return value
+    return _payload_characters(value, key)
+
+
+def _password_problem(value: str) -> str | None:
+    """What keeps a password from being sent (MQTT binary data, UTF-8 encoded by paho);
+    neither the password nor a part of it is ever named."""
+    if _NOT_UTF8.search(value):
+        return "contains a lone surrogate (U+D800..U+DFFF), which cannot be encoded as UTF-8"
+    if len(value.encode("utf-8")) > MQTT_MAX_BYTES:
+        return f"is longer than MQTT allows: at most {MQTT_MAX_BYTES} bytes in UTF-8"
+    return None
 
 
 def _readable_file(value: str, key: str) -> str:
@@ -284,9 +434,12 @@ def _tls_switch(value: object, key: str) -> object:
     return _validator(TlsConfig)({} if value is True else value)
 
 
-NonEmptyText = Annotated[str, _Rule(_text, _not_empty)]
-OptionalText = Annotated[str | None, _Rule(_text, nullable=True)]
-OptionalName = Annotated[str | None, _Rule(_text, _not_empty, nullable=True)]
+NonEmptyText = Annotated[str, _Rule(_text, _not_empty, _utf8)]
+OptionalText = Annotated[str | None, _Rule(_text, _utf8, nullable=True)]
+OptionalName = Annotated[str | None, _Rule(_text, _not_empty, _utf8, nullable=True)]
+# A name for the operating system (a file, a variable), which reports its own problems.
+OptionalSystemName = Annotated[str | None, _Rule(_text, nullable=True)]
+Host = Annotated[str, _Rule(_text, _not_empty, _host)]
 TopicPrefix = Annotated[str, _Rule(_text, _topic_prefix)]
 Payload = Annotated[str, _Rule(_text, _payload)]
 Flag = Annotated[bool, _Rule(_boolean)]
@@ -318,47 +471,79 @@ class TlsConfig:
 class MqttConfig:
     """Connection to the MQTT broker and the topic layout."""
 
-    host: NonEmptyText = "localhost"
+    host: Host = "localhost"
     port: Annotated[int, _Rule(_integer(1, 65535))] = 1883
-    username: OptionalText = None
+    username: Annotated[str | None, _Rule(_text, _mqtt_string(), nullable=True)] = None
     # A Secret keeps the password out of every repr and log line.
     password: Annotated[Secret | None, _Rule(_secret, nullable=True)] = None
     # Docker secrets and systemd credentials hand the password over as a file; containers and
     # CI often as an environment variable. At most one of the three sources may be set.
-    password_file: OptionalText = None
-    password_env: OptionalText = None
-    client_id: OptionalName = None
-    base_topic: TopicPrefix = "matrix"
+    password_file: OptionalSystemName = None
+    password_env: OptionalSystemName = None
+    client_id: Annotated[
+        str | None,
+        _Rule(
+            _text,
+            _not_empty,
+            _mqtt_string(
+                MQTT_MAX_BYTES - HEALTH_ID_SUFFIX,
+                f" (`health` connects as <client_id>-health-xxxxxx, which MQTT limits to "
+                f"{MQTT_MAX_BYTES})",
+            ),
+            nullable=True,
+        ),
+    ] = None
+    base_topic: Annotated[str, _Rule(_text, _topic_prefix, _base_topic)] = "matrix"
     qos: Annotated[int, _Rule(_integer(0, 2))] = 1
     keepalive: Annotated[int, _Rule(_integer(5, 3600))] = 60
     tls: Annotated[TlsConfig | None, _Rule(_tls_switch)] = None
     reconnect_min: Seconds = 0.5
     reconnect_max: Annotated[float, _Rule(_seconds(maximum=3600))] = 30.0
+    # A command the broker delivers as retained is a replay (at start, at every reconnect):
+    # by default it is reported and not obeyed.
+    retained_commands: Annotated[
+        Literal["ignore", "apply"], _Rule(_word, _choice("ignore", "apply"))
+    ] = "ignore"
+    # State messages per pin per second at most, whatever rate the driver's updates flip it.
+    max_state_rate: Annotated[int, _Rule(_integer(1, 1000))] = 20
 
     def secret(self) -> str | None:
         """The password, from whichever source is configured (read afresh each call).
 
         Raises:
-            ConfigError: the password file or variable went away since validation.
+            ConfigError: the password file or variable went away since validation, or holds
+                a password MQTT cannot carry (checked at every read: a file can change).
         """
         if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_file is not None:
+            source, value = "password", self.password.get_secret_value()
+        elif self.password_file is not None:
+            source = "password_file"
             try:
                 with open(self.password_file, encoding="utf-8") as file:
-                    # Secret files often end with a newline that is not part of the password.
-                    return file.read().rstrip("\r\n")
-            except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
-                raise ConfigError([f"mqtt.password_file: cannot read: {exc}"]) from None
-        if self.password_env is not None:
+                    # Enough to tell a password that is too long, not a whole /dev/zero; secret
+                    # files often end with a newline that is not part of the password.
+                    value = file.read(MQTT_MAX_BYTES + 3).rstrip("\r\n")
+            except UnicodeDecodeError:  # its message would quote a byte of the password
+                raise ConfigError([f"mqtt.{source}: cannot read: not UTF-8 text"]) from None
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+                raise ConfigError([f"mqtt.{source}: cannot read: {exc}"]) from None
+        elif self.password_env is not None:
+            source = "password_env"
             try:
-                value = os.environ.get(self.password_env)
+                found = os.environ.get(self.password_env)
             except ValueError:  # a name the environment cannot hold
-                value = None
-            if value is None:
-                raise ConfigError([f"mqtt.password_env: {self.password_env} is not set"])
-            return value
-        return None
+                found = None
+            if found is None:
+                raise ConfigError([f"mqtt.{source}: {self.password_env} is not set"])
+            if _NOT_UTF8.search(found):  # bytes that are not UTF-8, as Python decodes them
+                raise ConfigError([f"mqtt.{source}: {self.password_env} is not UTF-8 text"])
+            value = found
+        else:
+            return None
+        problem = _password_problem(value)
+        if problem is not None:
+            raise ConfigError([f"mqtt.{source}: {problem}"])
+        return value
 
     def __post_init__(self) -> None:
         problems: list[tuple[Loc, str]] = []
@@ -391,7 +576,7 @@ class MqttConfig:
 class MalosConfig:
     """Where the MALOS GPIO driver listens and how the bridge paces it."""
 
-    host: NonEmptyText = "127.0.0.1"
+    host: Host = "127.0.0.1"
     # The driver uses four consecutive ports: config, keep-alive, errors, updates.
     base_port: Annotated[
         int, _Rule(_integer(1, 65532, " (the driver uses base_port to base_port + 3)"))
@@ -435,11 +620,12 @@ def default_node_id() -> str:
 
     Returns:
         `matrix_` plus the lower-cased host name with every run of characters outside
-        `[a-z0-9_]` replaced by one `_`, e.g. `matrix_raspberrypi`.
+        `[a-z0-9_]` replaced by one `_`, e.g. `matrix_raspberrypi`; at most
+        `MAX_NODE_ID_LENGTH` characters.
     """
     slug = re.sub(r"[^a-z0-9_]+", "_", socket.gethostname().lower())
     slug = re.sub(r"_+", "_", slug).strip("_")
-    return f"matrix_{slug}" if slug else "matrix"
+    return f"matrix_{slug}"[:MAX_NODE_ID_LENGTH].rstrip("_") if slug else "matrix"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -451,6 +637,22 @@ class HomeAssistantConfig:
     node_id: Annotated[str, _Rule(_text, _node_id)] = field(default_factory=default_node_id)
     device_name: NonEmptyText = "MATRIX GPIO"
     model: NonEmptyText = "MATRIX Creator"
+
+    def __post_init__(self) -> None:
+        # The prefix's own rule cannot know the node id, which is part of the longest topic.
+        room = MQTT_MAX_BYTES - len(_discovery_topic("", self.node_id).encode("utf-8"))
+        size = len(self.prefix.encode("utf-8", "surrogatepass"))
+        if size > room:
+            longest = _discovery_topic("<homeassistant.prefix>", self.node_id)
+            _refuse_broken(
+                [
+                    (
+                        ("prefix",),
+                        f"must be at most {room} bytes in UTF-8 (so that {longest} fits in "
+                        f"MQTT's {MQTT_MAX_BYTES}), got {size}",
+                    )
+                ]
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -809,16 +1011,19 @@ def summarize(config: BridgeConfig) -> list[str]:
         config: a validated configuration.
 
     Returns:
-        One line for the broker, one for the driver, one per pin and one for Home
-        Assistant discovery. The password is never included.
+        One line for the broker, one for how commands and states are paced, one for the
+        driver, one per pin and one for Home Assistant discovery. The password is never
+        included.
     """
     mqtt, malos, ha = config.mqtt, config.malos, config.homeassistant
     user = f" (user {mqtt.username})" if mqtt.username is not None else ""
     if mqtt.tls is not None:
         user += ", TLS" + (" without host name check" if mqtt.tls.insecure else "")
+    retained = "applied" if mqtt.retained_commands == "apply" else "ignored"
     lines = [
         f"mqtt {mqtt.host}:{mqtt.port} as {config.client_id}{user}, "
         f"base topic {mqtt.base_topic}, qos {mqtt.qos}",
+        f"retained commands {retained}, at most {mqtt.max_state_rate} states a second per pin",
         f"malos {malos.host}:{malos.base_port}..{malos.base_port + 3}, "
         f"updates every {malos.update_interval:g} s, offline after {malos.offline_after:g} s",
     ]

@@ -10,6 +10,20 @@ REPORTS_PER_SECOND = 20
 """Reports published per second at most; the rest are counted, then mentioned."""
 
 
+QUOTE_LIMIT = 80
+"""Characters of a topic or payload quoted in a report or log line; the rest is cut."""
+
+
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text`, or its start and how long it was when it is longer than `limit` characters.
+
+    Reports quote what a client sent; a 60,000-character topic must not become a 60 kB report.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 def report_json(text: str, source: str, pin: int | None, when: datetime | None = None) -> str:
     """`{"source", "error", "pin", "time"}` with the time in ISO 8601 UTC, milliseconds."""
     moment = when if when is not None else datetime.now(UTC)

@@ -322,6 +322,34 @@ def test_check_config_on_invalid_yaml_points_at_the_line(tmp_path: Path) -> None
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_values_mqtt_cannot_carry_exit_2_with_their_key_paths(tmp_path: Path, command: str) -> None:
+    # Before: check-config said "valid"; run died in paho (struct.error, exit 1, restarted
+    # forever by a service manager) or never came online, blaming the broker connection.
+    path = tmp_path / "unsendable.yaml"
+    path.write_text(
+        f'mqtt: {{port: {free_port()}, client_id: {"x" * 100_000}, base_topic: "home\\0x"}}\n'
+        'homeassistant: {prefix: "ha\\ud800"}\n'
+        "malos: {host: " + "m" * 300 + "}\n"
+        "pins: [{pin: 0, mode: output}]\n"
+    )
+
+    result = run_cli(command, "--config", str(path))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    problems = [line.strip() for line in result.stderr.splitlines()[1:]]
+    assert problems == [
+        "mqtt.client_id: must be at most 65521 bytes in UTF-8 (`health` connects as "
+        "<client_id>-health-xxxxxx, which MQTT limits to 65535), got 100000",
+        "mqtt.base_topic: must not contain the NUL character U+0000 (at character 5): "
+        "MQTT forbids it in strings",
+        "homeassistant.prefix: must not contain the lone surrogate U+D800 (at character 3): "
+        "it cannot be encoded as UTF-8",
+        "malos.host: must be at most 253 characters (the longest host name), got 300",
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 # -- run ------------------------------------------------------------------------------------------
 
 

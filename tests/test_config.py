@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from pathlib import Path
 
@@ -10,13 +11,16 @@ import pytest
 
 from mqtt_gpio_bridge.config import (
     BridgeConfig,
+    HomeAssistantConfig,
     PinSpec,
     default_node_id,
     load_config,
     parse_config,
     summarize,
 )
+from mqtt_gpio_bridge.discovery import announcements, config_topic
 from mqtt_gpio_bridge.errors import ConfigError
+from mqtt_gpio_bridge.topics import Topics
 
 MINIMAL = "pins: [{pin: 0, mode: output}]\n"
 
@@ -699,6 +703,7 @@ pins:
 
     assert summarize(config) == [
         "mqtt localhost:1883 as mqtt-gpio-bridge-matrix_testhost, base topic matrix, qos 1",
+        "retained commands ignored, at most 20 states a second per pin",
         "malos 127.0.0.1:20049..20052, updates every 0.1 s, offline after 3 s",
         'pin 3 output "Relay" -> matrix/gpio/3/state, commands on matrix/gpio/3/set (initial on)',
         'pin 4 input "Door" -> matrix/gpio/4/state (inverted)',
@@ -763,3 +768,451 @@ def test_a_key_written_twice_is_an_error_not_a_silent_override(tmp_path: Path) -
         f"{path}: invalid YAML at line 5, column 1: "
         "key 'pins' appears twice (while reading a mapping)"
     ]
+
+
+# --- values that end up in MQTT: what the protocol and the broker can carry ----------------
+# Before these rules, check-config passed each of these and `run` then died with a traceback
+# from paho (struct.error for a field over 65535 bytes, UnicodeEncodeError for a lone
+# surrogate) or reconnected forever because Mosquitto closed the connection (a NUL or a
+# control character: "Malformed UTF-8").
+
+PINS = [{"pin": 0, "mode": "output"}]
+MQTT_STRING_KEYS = [
+    ("mqtt", "client_id"),
+    ("mqtt", "username"),
+    ("mqtt", "base_topic"),
+    ("homeassistant", "prefix"),
+]
+
+
+def problems_of_document(document: dict[str, object]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"pins": PINS} | document)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(("section", "key"), MQTT_STRING_KEYS)
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ab\x00c", "must not contain the NUL character U+0000 (at character 3): MQTT forbids it"),
+        ("a\x1b[31m", "must not contain the control character U+001B (at character 2): MQTT"),
+        ("tab\there", "must not contain the control character U+0009 (at character 4): MQTT"),
+        ("del\x7f", "must not contain the control character U+007F (at character 4): MQTT"),
+        ("c1\x85", "must not contain the control character U+0085 (at character 3): MQTT"),
+        ("x\uffff", "must not contain the Unicode noncharacter U+FFFF (at character 2): MQTT"),
+        ("x\ufdd0", "must not contain the Unicode noncharacter U+FDD0 (at character 2): MQTT"),
+        ("x\U0001fffe", "must not contain the Unicode noncharacter U+1FFFE (at character 2)"),
+        ("x\ud800", "must not contain the lone surrogate U+D800 (at character 2): it cannot be "),
+        ("\udcff", "must not contain the lone surrogate U+DCFF (at character 1): it cannot be "),
+    ],
+    ids=["nul", "escape", "tab", "del", "c1", "uffff", "ufdd0", "u1fffe", "ud800", "udcff"],
+)
+def test_characters_mqtt_cannot_carry_are_refused_with_the_key(
+    section: str, key: str, value: str, problem: str
+) -> None:
+    (line,) = problems_of_document({section: {key: value}})
+
+    assert line.startswith(f"{section}.{key}: {problem}"), line
+
+
+@pytest.mark.parametrize(("section", "key"), MQTT_STRING_KEYS)
+def test_unicode_that_mqtt_carries_is_accepted(section: str, key: str) -> None:
+    # Non-ASCII text, a byte order mark and a no-break space are all fine in MQTT strings.
+    value = "k\u00fcche/\u2615\ufeff\u00a0\U0001f4a1"
+
+    config = parse_config({"pins": PINS, section: {key: value}})
+
+    assert getattr(getattr(config, section), key) == value
+
+
+def test_yaml_escapes_that_mqtt_cannot_carry_are_refused(tmp_path: Path) -> None:
+    problems = problems_of(
+        tmp_path,
+        'mqtt: {base_topic: "home\\0x", client_id: "id\\ud800", username: "u\\x01"}\n'
+        'homeassistant: {prefix: "ha\\tx"}\n' + MINIMAL,
+    )
+
+    assert sorted(line.partition(": ")[0] for line in problems) == [
+        "homeassistant.prefix",
+        "mqtt.base_topic",
+        "mqtt.client_id",
+        "mqtt.username",
+    ]
+    assert (
+        "mqtt.base_topic: must not contain the NUL character U+0000 (at character 5): "
+        "MQTT forbids it in strings"
+    ) in problems
+
+
+def test_a_100_kb_client_id_is_refused_with_the_key(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, f"mqtt: {{client_id: {'x' * 100_000}}}\n" + MINIMAL) == [
+        "mqtt.client_id: must be at most 65521 bytes in UTF-8 (`health` connects as "
+        "<client_id>-health-xxxxxx, which MQTT limits to 65535), got 100000"
+    ]
+
+
+def test_client_id_length_leaves_room_for_the_health_check() -> None:
+    longest = "x" * (65535 - len("-health-123456"))
+    assert parse_config({"pins": PINS, "mqtt": {"client_id": longest}}).client_id == longest
+
+    (line,) = problems_of_document({"mqtt": {"client_id": longest + "x"}})
+    assert line.startswith("mqtt.client_id: must be at most 65521 bytes in UTF-8")
+    assert line.endswith("got 65522")
+
+
+def test_lengths_are_counted_in_utf8_bytes_not_characters() -> None:
+    # 21,841 characters, 65,523 bytes: over the limit although far fewer characters.
+    (line,) = problems_of_document({"mqtt": {"client_id": "\u20ac" * 21_841}})
+
+    assert line.endswith("got 65523")
+
+
+def test_user_name_length_limit() -> None:
+    longest = "u" * 65535
+    assert parse_config({"pins": PINS, "mqtt": {"username": longest}}).mqtt.username == longest
+
+    assert problems_of_document({"mqtt": {"username": longest + "u"}}) == [
+        "mqtt.username: must be at most 65535 bytes in UTF-8 (the MQTT limit), got 65536"
+    ]
+
+
+def test_base_topic_must_leave_room_for_the_longest_topic_built_from_it() -> None:
+    longest = "b" * (65535 - len("/gpio/15/state"))
+    config = parse_config({"pins": PINS, "mqtt": {"base_topic": longest}})
+    assert len(Topics(config.mqtt.base_topic).state(15)) == 65535
+
+    assert problems_of_document({"mqtt": {"base_topic": longest + "b"}}) == [
+        "mqtt.base_topic: must be at most 65521 bytes in UTF-8 (so that "
+        "<mqtt.base_topic>/gpio/15/state fits in MQTT's 65535), got 65522"
+    ]
+
+
+def test_discovery_prefix_must_leave_room_for_the_node_id_and_the_longest_topic() -> None:
+    node_id = "kitchen"
+    room = 65535 - len(f"/binary_sensor/{node_id}/gpio15/config")
+    section = {"node_id": node_id, "prefix": "p" * room}
+    config = parse_config({"pins": PINS, "homeassistant": section})
+    assert len(config_topic(config, "binary_sensor", 15)) == 65535
+
+    assert problems_of_document({"homeassistant": section | {"prefix": "p" * (room + 1)}}) == [
+        f"homeassistant.prefix: must be at most {room} bytes in UTF-8 (so that "
+        f"<homeassistant.prefix>/binary_sensor/{node_id}/gpio15/config fits in MQTT's 65535), "
+        f"got {room + 1}"
+    ]
+
+
+def test_the_prefix_length_is_checked_when_built_directly() -> None:
+    with pytest.raises(ValueError, match=r"prefix: must be at most \d+ bytes in UTF-8"):
+        HomeAssistantConfig(prefix="p" * 70_000, node_id="n")
+
+
+def test_node_id_length_limit_keeps_topics_and_the_client_id_short() -> None:
+    longest = "n" * 128
+    config = parse_config({"pins": PINS, "homeassistant": {"node_id": longest}})
+    assert config.client_id == f"mqtt-gpio-bridge-{longest}"
+
+    assert problems_of_document({"homeassistant": {"node_id": "n" * 100_000}}) == [
+        "homeassistant.node_id: must be at most 128 characters, got 100000"
+    ]
+
+
+def test_default_node_id_from_a_very_long_host_name_stays_valid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "a" * 200 + ".example.com")
+
+    node_id = default_node_id()
+
+    assert node_id == ("matrix_" + "a" * 200)[:128]
+    assert parse_config({"pins": PINS}).homeassistant.node_id == node_id
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("O\x00N", "must not contain the NUL character U+0000 (at character 2)"),
+        ("O\ud800N", "must not contain the lone surrogate U+D800 (at character 2): it cannot be "),
+    ],
+)
+def test_payloads_must_be_sendable(value: str, problem: str) -> None:
+    (line,) = problems_of_document({"pins": [{"pin": 0, "mode": "output", "payload_on": value}]})
+
+    assert line.startswith(f"pins[0].payload_on: {problem}"), line
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        ("pins[0]", "name"),
+        ("pins[0]", "icon"),
+        ("pins[0]", "device_class"),
+        ("homeassistant", "device_name"),
+        ("homeassistant", "model"),
+    ],
+)
+def test_text_for_home_assistant_must_be_encodable(where: str, key: str) -> None:
+    # json.dumps would escape it as "\ud800", but it is no character: print() and UTF-8 fail.
+    pin: dict[str, object] = {"pin": 0, "mode": "input"}
+    document: dict[str, object] = {"pins": [pin]}
+    if where == "pins[0]":
+        pin[key] = "Re\ud800lay"
+    else:
+        document[where] = {key: "Re\ud800lay"}
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+
+    assert caught.value.problems == [
+        f"{where}.{key}: must not contain the lone surrogate U+D800 (at character 3): "
+        "it cannot be encoded as UTF-8"
+    ]
+
+
+def test_every_accepted_text_can_be_published_and_printed(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+mqtt: {client_id: "br\u00fccke", username: "b\u00e4r", base_topic: "haus/k\u00fcche"}
+homeassistant: {prefix: "ha/\u2615", device_name: "Caf\u00e9", model: "\U0001f4a1"}
+pins:
+  - {pin: 0, mode: output, name: "L\u00e4mpchen", icon: "mdi:\u00e9", device_class: "x\u00e9"}
+""",
+        )
+    )
+
+    for line in summarize(config):
+        line.encode("utf-8")
+    for announcement in announcements(config):
+        announcement.topic.encode("utf-8")
+        json.loads(announcement.payload)
+
+
+# --- the password: MQTT binary data, checked wherever it comes from, and never shown --------
+
+
+def test_a_password_too_long_for_mqtt_is_refused_without_echoing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s" * 65536
+    (tmp_path / "password").write_text(secret + "\n")
+    monkeypatch.setenv("BRIDGE_TEST_PASSWORD", secret)
+    message = "is longer than MQTT allows: at most 65535 bytes in UTF-8"
+
+    for source, value in [
+        ("password", secret),
+        ("password_file", str(tmp_path / "password")),
+        ("password_env", "BRIDGE_TEST_PASSWORD"),
+    ]:
+        problems = problems_of_document({"mqtt": {"username": "u", source: value}})
+        assert problems == [f"mqtt.{source}: {message}"]
+
+
+def test_the_longest_password_mqtt_carries_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("s" * 65535 + "\r\n")
+    mqtt = {"username": "u", "password_file": str(tmp_path / "password")}
+
+    assert parse_config({"pins": PINS, "mqtt": mqtt}).mqtt.secret() == "s" * 65535
+
+
+def test_a_password_that_is_not_utf8_is_refused_without_echoing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An environment value Python could not decode, a file that is not UTF-8, a YAML escape.
+    monkeypatch.setenv("BRIDGE_TEST_PASSWORD", "pa\udcffss")  # os.environ's bytes b"pa\xffss"
+    (tmp_path / "password").write_bytes(b"pa\xffss")
+
+    assert problems_of_document(
+        {"mqtt": {"username": "u", "password_env": "BRIDGE_TEST_PASSWORD"}}
+    ) == ["mqtt.password_env: BRIDGE_TEST_PASSWORD is not UTF-8 text"]
+    assert problems_of_document(
+        {"mqtt": {"username": "u", "password_file": str(tmp_path / "password")}}
+    ) == ["mqtt.password_file: cannot read: not UTF-8 text"]
+    assert problems_of_document({"mqtt": {"username": "u", "password": "pa\ud800ss"}}) == [
+        "mqtt.password: contains a lone surrogate (U+D800..U+DFFF), which cannot be encoded "
+        "as UTF-8"
+    ]
+
+
+def test_a_password_may_hold_any_character_mqtt_binary_data_can(tmp_path: Path) -> None:
+    # Unlike MQTT strings, the password is binary data: a NUL or a control character is fine.
+    mqtt = {"username": "u", "password": "p\x00\x1b\x7f\uffff"}
+
+    assert parse_config({"pins": PINS, "mqtt": mqtt}).mqtt.secret() == "p\x00\x1b\x7f\uffff"
+
+
+def test_a_password_file_that_grew_later_is_a_config_error_at_reading(tmp_path: Path) -> None:
+    path = tmp_path / "password"
+    path.write_text("short\n")
+    config = parse_config({"pins": PINS, "mqtt": {"username": "u", "password_file": str(path)}})
+    path.write_text("z" * 70_000)
+
+    with pytest.raises(ConfigError) as caught:
+        config.mqtt.secret()
+
+    assert caught.value.problems == [
+        "mqtt.password_file: is longer than MQTT allows: at most 65535 bytes in UTF-8"
+    ]
+
+
+def test_an_endless_password_file_is_refused_without_reading_it_all() -> None:
+    mqtt = {"username": "u", "password_file": "/dev/zero"}
+
+    assert problems_of_document({"mqtt": mqtt}) == [
+        "mqtt.password_file: is longer than MQTT allows: at most 65535 bytes in UTF-8"
+    ]
+
+
+# --- host names: refused before a library fails late on them -------------------------------
+
+
+@pytest.mark.parametrize("section", ["mqtt", "malos"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("local\x00host", "must not contain the NUL character U+0000 (at character 6)"),
+        ("broker\n", "must not contain the control character U+000A (at character 7)"),
+        (
+            "a\ud800",
+            "must not contain the lone surrogate U+D800 (at character 2): "
+            "it cannot be encoded as UTF-8",
+        ),
+        ("x" * 100_000, "must be at most 253 characters (the longest host name), got 100000"),
+        (
+            "a" * 64 + ".lan",
+            "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... is not a valid host "
+            "name: every part between dots must have 1 to 63 characters",
+        ),
+        (
+            "a..lan",
+            "'a..lan' is not a valid host name: every part between dots must have 1 to 63 "
+            "characters",
+        ),
+        (
+            ".".join(["b" * 63] * 4),
+            "must be at most 253 characters (the longest host name), got 255",
+        ),
+        (
+            "\u00fc" * 60,
+            "'" + "\u00fc" * 56 + "... is not a valid host name: every part between dots "
+            "must have 1 to 63 characters",
+        ),
+        (
+            "a\u2028b",
+            "'a\\u2028b' is not a valid host name: Invalid character '\\u2028'",
+        ),
+    ],
+    ids=[
+        "nul",
+        "newline",
+        "surrogate",
+        "100k",
+        "label-64",
+        "empty-label",
+        "255",
+        "idna-label-too-long",
+        "idna-invalid",
+    ],
+)
+def test_host_names_that_cannot_be_looked_up_are_refused(
+    section: str, value: str, problem: str
+) -> None:
+    assert problems_of_document({section: {"host": value}}) == [f"{section}.host: {problem}"]
+
+
+@pytest.mark.parametrize("section", ["mqtt", "malos"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "broker.lan.",
+        "10.0.0.5",
+        "::1",
+        "fe80::1%eth0",
+        "br\u00f6ker.lan",
+        "a" * 63 + ".lan",
+        ".".join(["b" * 63] * 3 + ["c" * 61]),  # 253 characters
+    ],
+)
+def test_host_names_and_addresses_are_accepted(section: str, host: str) -> None:
+    config = parse_config({"pins": PINS, section: {"host": host}})
+
+    assert getattr(config, section).host == host
+
+
+# --- retained commands and the state rate ---------------------------------------------------
+
+
+def test_retained_commands_and_state_rate_defaults() -> None:
+    mqtt = parse_config({"pins": PINS}).mqtt
+
+    assert mqtt.retained_commands == "ignore"
+    assert mqtt.max_state_rate == 20
+
+
+@pytest.mark.parametrize(
+    ("written", "read"), [("apply", "apply"), (" Apply ", "apply"), ("IGNORE", "ignore")]
+)
+def test_retained_commands_ignore_case_and_whitespace(
+    tmp_path: Path, written: str, read: str
+) -> None:
+    config = load_config(write(tmp_path, f'mqtt: {{retained_commands: "{written}"}}\n' + MINIMAL))
+
+    assert config.mqtt.retained_commands == read
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("obey", "Input should be 'ignore' or 'apply', got 'obey'"),
+        ("yes", "Input should be 'ignore' or 'apply', got the boolean true"),
+        ("1", "Input should be 'ignore' or 'apply', got 1"),
+    ],
+)
+def test_retained_commands_must_be_ignore_or_apply(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    assert problems_of(tmp_path, f"mqtt: {{retained_commands: {value}}}\n" + MINIMAL) == [
+        f"mqtt.retained_commands: {problem}"
+    ]
+
+
+def test_max_state_rate_range_edges_are_accepted(tmp_path: Path) -> None:
+    for rate in (1, 1000):
+        config = load_config(write(tmp_path, f"mqtt: {{max_state_rate: {rate}}}\n" + MINIMAL))
+        assert config.mqtt.max_state_rate == rate
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0", "0 is out of range 1..1000"),
+        ("1001", "1001 is out of range 1..1000"),
+        ("-5", "-5 is out of range 1..1000"),
+        ("2.5", "Input should be a valid integer, got 2.5"),
+        ('"20"', "Input should be a valid integer, got '20'"),
+        ("true", "Input should be a valid integer, got the boolean true"),
+    ],
+)
+def test_max_state_rate_must_be_an_integer_in_range(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    assert problems_of(tmp_path, f"mqtt: {{max_state_rate: {value}}}\n" + MINIMAL) == [
+        f"mqtt.max_state_rate: {problem}"
+    ]
+
+
+def test_summarize_shows_retained_commands_and_state_rate(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, "mqtt: {retained_commands: apply, max_state_rate: 5}\n" + MINIMAL)
+    )
+
+    assert summarize(config)[1] == "retained commands applied, at most 5 states a second per pin"
+
+
+@pytest.mark.parametrize(("section", "key"), [("mqtt", "base_topic"), ("homeassistant", "prefix")])
+def test_topics_starting_with_a_dollar_are_the_brokers(section: str, key: str) -> None:
+    (line,) = problems_of_document({section: {key: "$home"}})
+
+    assert line.startswith(f"{section}.{key}: must not start with '$'"), line

@@ -8,6 +8,9 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
+from mqtt_gpio_bridge import bridge as bridge_module
 from mqtt_gpio_bridge.reports import REPORTS_PER_SECOND
 
 from .conftest import MqttProbe, Rig, wait_until
@@ -81,3 +84,50 @@ def test_a_flood_of_bad_commands_is_refused_cheaply_and_reports_are_thinned(
     wait_until(lambda: time.monotonic() - started > elapsed + 1.1, what="a new report window")
     flooder.publish(f"{base}/gpio/0/set", "still nonsense", qos=1)
     wait_until(lambda: "suppressed" in watcher.on(f"{base}/gpio/status")[-1].text)
+
+
+def test_a_flood_of_replaced_hour_long_pulses_leaves_no_timers_behind(
+    rig: Rig, probe_factory: Callable[..., MqttProbe]
+) -> None:
+    """A Node-RED loop re-sending an hour-long pulse: each replaces the last, and the replaced
+    ones must not stay queued for an hour (memory grew by ~120 MB in 15 s before)."""
+    watcher = rig.probe
+    base = rig.start(PINS)
+    assert rig.bridge is not None
+    bridge = rig.bridge.bridge
+    flooder = probe_factory()
+    pulse = json.dumps({"state": "ON", "duration_ms": 3_600_000})
+    for index in range(20_000):
+        flooder.client.publish(f"{base}/gpio/0/set", pulse, qos=0)
+        if index % 500 == 0:
+            time.sleep(0.01)  # let the publisher's socket drain
+    flooder.publish(f"{base}/gpio/1/set", "ON", qos=1)  # a marker behind the flood
+    watcher.wait_for(f"{base}/gpio/1/state", "ON")
+    watcher.wait_for(f"{base}/gpio/0/state", "ON")
+    # Pings, the offline check, one pulse per pin at most, and cancelled ones not yet dropped.
+    assert len(bridge._timers) < 200
+
+
+def test_home_assistant_births_in_a_burst_get_one_announcement_per_window(
+    rig: Rig, probe_factory: Callable[..., MqttProbe], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bridge_module, "ANNOUNCE_WINDOW", 1.0)
+    watcher = rig.probe
+    base = rig.start(PINS)
+    prefix = f"ha_{base.removeprefix('test/')}"
+    watcher.subscribe(f"{prefix}/+/+/+/config")
+    config_topic = f"{prefix}/switch/test_{base.removeprefix('test/')}/gpio0/config"
+    watcher.wait_for(config_topic)
+    wait_until(lambda: len(watcher.on(config_topic)) == 1, what="the retained config")
+    watcher.clear()
+    started = time.monotonic()
+    flooder = probe_factory()
+    for _ in range(2000):
+        flooder.client.publish(f"{prefix}/status", "online", qos=0)
+    flooder.publish(f"{prefix}/status", "online", qos=1)
+    wait_until(lambda: watcher.on(config_topic), what="an announcement")
+    # Over two windows: the burst may get an announcement at once and one at the window's end.
+    wait_until(lambda: time.monotonic() - started > 3.0, what="two windows to pass")
+    assert 1 <= len(watcher.on(config_topic)) <= 2
+    assert len(watcher.messages) <= 2 * (len(PINS) + 1 + len(PINS))
+    assert watcher.last(f"{base}/gpio/0/state") is not None  # the states came with it

@@ -1047,3 +1047,58 @@ def test_oversized_and_malformed_updates_are_survived_and_high_bits_ignored(rig:
     probe.wait_for(f"{base}/gpio/0/state", "ON")
     assert simulator.board.levels() & 1 == 1
     assert stayed_online(probe, base)
+
+
+def test_a_driver_flipping_inputs_thousands_of_times_a_second_is_published_at_the_cap(
+    own_driver_rig: Rig, fake_driver: FakeDriver
+) -> None:
+    probe = own_driver_rig.probe
+    pins = [*FAKE_PINS, {"pin": 7, "mode": "input"}]
+    base = own_driver_rig.start(pins, mqtt={"max_state_rate": 5})
+    probe.wait_for(f"{base}/gpio/6/state", "OFF")
+    probe.wait_for(f"{base}/gpio/7/state", "OFF")
+    started = time.monotonic()
+    for index in range(5000):  # pins 6 and 7 flip on every update
+        fake_driver.publish_update(encode_levels(0b11 << 6 if index % 2 == 0 else 0))
+    fake_driver.set_level(6, 1)  # where the flood leaves them: 6 high, 7 low
+    probe.wait_for(f"{base}/gpio/6/state", "ON")
+    probe.wait_for(f"{base}/gpio/7/state", "OFF")
+    seconds = time.monotonic() - started
+    for pin in (6, 7):
+        published = len(probe.on(f"{base}/gpio/{pin}/state")) - 1  # the first is from the start
+        assert published <= 5 * (seconds + 1), f"pin {pin}: {published} in {seconds:.1f} s"
+    assert [r for r in own_driver_rig.errors(base) if "max_state_rate" in r["error"]]
+    assert stayed_online(probe, base)
+
+
+def test_a_driver_sending_only_malformed_updates_counts_as_gone(rig: Rig) -> None:
+    simulator, probe = rig.simulator, rig.probe
+    base = rig.start(SIM_PINS, malos={"offline_after": 1.5})
+    simulator.timeout_after_last_ping = 0.0  # the driver's own updates stop...
+    stop = threading.Event()
+
+    def garbage() -> None:  # ...and only garbage arrives, on the same connection
+        while not stop.wait(0.05):
+            simulator.inject_update(b"\xff\xff\xff")
+
+    sender = threading.Thread(target=garbage, daemon=True)
+    sender.start()
+    try:
+        probe.wait_for(f"{base}/status", "offline", timeout=8)
+    finally:
+        stop.set()
+        sender.join()
+    simulator.timeout_after_last_ping = 5.0
+    probe.wait_for(f"{base}/status", "online")
+
+
+def test_reports_quote_a_huge_topic_segment_only_in_part(rig: Rig) -> None:
+    probe = rig.probe
+    base = rig.start(SIM_PINS)
+    for _ in range(3):
+        probe.client.publish(f"{base}/gpio/{'7' * 60_000}/set", "ON", qos=0)
+    probe.publish(f"{base}/gpio/6/set", "ON")  # a marker behind them (an input: refused)
+    wait_until(lambda: len(rig.errors(base)) == 4, what="four reports")
+    messages = probe.on(f"{base}/gpio/status")
+    assert all(len(message.payload) < 600 for message in messages)
+    assert "60000 characters" in rig.errors(base)[0]["error"]

@@ -72,8 +72,9 @@ def test_malos_restart_is_noticed_and_every_pin_is_configured_again(own_driver_r
 
 
 def test_commands_while_malos_is_away_are_kept_and_applied_when_it_is_back(
-    own_driver_rig: Rig,
+    own_driver_rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="mqtt_gpio_bridge")
     probe, malos_port = own_driver_rig.probe, own_driver_rig.malos_port
     board = Board()
     with SimulatedDriver("127.0.0.1", malos_port, board):
@@ -83,14 +84,18 @@ def test_commands_while_malos_is_away_are_kept_and_applied_when_it_is_back(
     probe.publish(f"{base}/gpio/0/set", "ON")
     probe.publish(f"{base}/gpio/0/set", "OFF")
     probe.publish(f"{base}/gpio/0/set", "ON")  # last write wins
-    wait_until(lambda: len(probe.on(f"{base}/gpio/status")) == 3, what="three notices")
-    notice = json.loads(probe.on(f"{base}/gpio/status")[-1].payload)
-    assert notice["source"] == "bridge"
-    assert notice["pin"] == 0
-    assert "when it is back" in notice["error"]
+    wait_until(lambda: probe.on(f"{base}/gpio/status"), what="a notice")
     with SimulatedDriver("127.0.0.1", malos_port, board):
         probe.wait_for(f"{base}/gpio/0/state", "ON")
         assert bit(board.levels(), 0) == 1
+    # One notice and one warning for the outage, not one per command; the count at the end.
+    (notice,) = [json.loads(m.payload) for m in probe.on(f"{base}/gpio/status")]
+    assert notice["source"] == "bridge"
+    assert notice["pin"] == 0
+    assert "when it is back" in notice["error"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([w for w in warnings if "when it is back" in w]) == 1
+    assert any("3 commands arrived while MALOS was away" in r.getMessage() for r in caplog.records)
 
 
 def test_updates_stopping_turn_status_offline_and_back(rig: Rig) -> None:
