@@ -589,9 +589,14 @@ class Bridge:
             if self._held_commands > 1:
                 logger.debug("MALOS away: pin %d will be %s when it is back", pin, wanted)
                 return
+            away, when = (
+                ("has not sent its first update yet", "once it is up")
+                if self._last_frame is None
+                else ("is not sending updates", "when it is back")
+            )
             self._report(
-                f"MALOS driver is not sending updates; pin {pin} will be {wanted} when it is "
-                "back (commands until then are kept, the last one per pin is applied)",
+                f"MALOS driver {away}; pin {pin} will be {wanted} {when} (commands until then "
+                "are kept, the last one per pin is applied)",
                 pin=pin,
             )
 

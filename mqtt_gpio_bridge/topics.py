@@ -27,7 +27,10 @@ class Topics:
         return f"{self.base}/gpio/+/set"
 
     def is_command(self, topic: str) -> bool:
-        """Whether `topic` is one the bridge takes commands on (under `command_filter`)."""
+        """Whether `topic` is one the bridge takes commands on (under `command_filter`).
+
+        Every command topic belongs here: the bridge refuses retained messages on these.
+        """
         return self.pin_segment(topic) is not None
 
     def state(self, pin: int) -> str:
