@@ -11,6 +11,8 @@
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Extras to install: empty for a board (what `run` needs), `sim` for the simulator's image.
+ARG EXTRAS=""
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
@@ -23,10 +25,10 @@ COPY mqtt_gpio_bridge ./mqtt_gpio_bridge
 # The venv gets no pip of its own; the image's pip installs into it.
 # hadolint ignore=DL3008
 RUN python -m venv --without-pip /opt/mqtt-gpio-bridge \
-    && if ! pip --python /opt/mqtt-gpio-bridge/bin/python install --only-binary=:all: . ; then \
+    && if ! pip --python /opt/mqtt-gpio-bridge/bin/python install --only-binary=:all: ".${EXTRAS:+[$EXTRAS]}" ; then \
         apt-get update \
         && apt-get install -y --no-install-recommends build-essential cmake \
-        && pip --python /opt/mqtt-gpio-bridge/bin/python install . ; \
+        && pip --python /opt/mqtt-gpio-bridge/bin/python install ".${EXTRAS:+[$EXTRAS]}" ; \
     fi
 
 FROM ${PYTHON_IMAGE}

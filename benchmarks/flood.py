@@ -72,9 +72,9 @@ from harness import HOST, BenchmarkError, cpu_ticks, end_process, free_port_bloc
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from soak import Mosquitto, ProcWatch, bridge_config, machine_facts
 
-from mqtt_gpio_bridge.driver_codec import PinConfig, decode_pin_config, encode_levels
 from mqtt_gpio_bridge.errors import CodecError
-from mqtt_gpio_bridge.simulator import PUB_SNDHWM, Board, SimulatedDriver
+from mqtt_gpio_bridge.sim.codec import PinConfig, decode_pin_config, encode_levels
+from mqtt_gpio_bridge.sim.driver import PUB_SNDHWM, Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")

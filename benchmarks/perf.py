@@ -11,7 +11,7 @@ without it the PNG is skipped with a note. Results go to `benchmarks/results/per
 
 One run starts a Mosquitto with a default configuration (a listener on a free port of
 127.0.0.1 and `allow_anonymous true`, nothing else: no `set_tcp_nodelay`), simulated MALOS
-drivers in this process (`mqtt_gpio_bridge.simulator`) and the bridge as a subprocess
+drivers in this process (`mqtt_gpio_bridge.sim.driver`) and the bridge as a subprocess
 (`python -m mqtt_gpio_bridge run --config X --log-level WARNING`), so that its CPU time and
 memory in /proc are its own. It measures:
 
@@ -95,10 +95,10 @@ import zmq
 from harness import HOST, BenchmarkError, cpu_ticks, end_process, free_port_block
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_gpio_bridge.codec import PinMode, decode_levels, encode_pin_config
-from mqtt_gpio_bridge.driver_codec import decode_pin_config, encode_levels
 from mqtt_gpio_bridge.errors import CodecError
-from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode, decode_levels, encode_pin_config
+from mqtt_gpio_bridge.sim.codec import decode_pin_config, encode_levels
+from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")

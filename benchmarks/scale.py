@@ -52,7 +52,7 @@ import yaml
 from harness import HOST, BenchmarkError, accepts_connections, bindable, cpu_ticks, end_process
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
 PINS = 16

@@ -48,7 +48,7 @@ import paho.mqtt.client as paho
 from harness import HOST, BenchmarkError, accepts_connections, end_process, free_port_block
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN_COUNT = 16

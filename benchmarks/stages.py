@@ -48,10 +48,10 @@ LATE_NS = 50_000_000
 # (module, class, method, note on the way in, note on the way out)
 PROBES = [
     ("zmq", "Poller", "poll", None, "poll"),
-    ("mqtt_gpio_bridge.mqtt", "MqttConnection", "_message", "message", None),
-    ("mqtt_gpio_bridge.malos", "MalosLink", "send_config", "zmq_send", "zmq_sent"),
-    ("mqtt_gpio_bridge.bridge", "Bridge", "_on_update", "update", None),
-    ("mqtt_gpio_bridge.mqtt", "MqttConnection", "publish", "publish", None),
+    ("mqtt_gpio_bridge.mqtt.connection", "MqttConnection", "_message", "message", None),
+    ("mqtt_gpio_bridge.malos.link", "MalosLink", "send_config", "zmq_send", "zmq_sent"),
+    ("mqtt_gpio_bridge.malos.gpio.driver", "GpioDriver", "on_update", "update", None),
+    ("mqtt_gpio_bridge.mqtt.connection", "MqttConnection", "publish", "publish", None),
     ("paho.mqtt.client", "Client", "_sock_send", "socket_send", "socket_sent"),
 ]
 

@@ -89,9 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "discovery":
             return _discovery(args.config)
         if args.command == "simulate":
-            return _simulate(args.host, args.base_port)
+            return _without_sim_extra("simulate") or _simulate(args.host, args.base_port)
         if args.command == "demo":
-            from .demo import run_demo
+            if _without_sim_extra("demo", extra="demo"):
+                return 1
+            from .sim.demo import run_demo
 
             return run_demo(args.config, args.mqtt_port)
     except ConfigError as exc:
@@ -105,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(config_path: str) -> int:
-    from .bridge import serve
     from .config import load_config
+    from .core.bridge import serve
 
     config = load_config(config_path)
     serve(config)
@@ -137,7 +139,7 @@ def _discovery(config_path: str) -> int:
     import json
 
     from .config import load_config
-    from .discovery import announcements, own_configs_filter
+    from .homeassistant.discovery import announcements, own_configs_filter
 
     config = load_config(config_path)
     if not config.homeassistant.discovery:
@@ -154,8 +156,23 @@ def _discovery(config_path: str) -> int:
     return 0
 
 
+def _without_sim_extra(command: str, extra: str = "sim") -> int:
+    """1 after saying what to install if the simulator's dependencies are missing, else 0."""
+    from .sim import missing_requirements
+
+    missing = missing_requirements()
+    if not missing:
+        return 0
+    print(
+        f"`{command}` needs the simulator's dependencies ({', '.join(missing)} not installed): "
+        f"pip install 'mqtt-gpio-bridge[{extra}]'",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def _simulate(host: str, base_port: int) -> int:
-    from .simulator import CONSOLE_HELP, SimulatedDriver, console_command
+    from .sim.driver import CONSOLE_HELP, SimulatedDriver, console_command
 
     driver = SimulatedDriver(host, base_port)
     try:

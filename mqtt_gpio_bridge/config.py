@@ -30,9 +30,10 @@ from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 import voluptuous as vol
 import yaml
 
-from .commands import MAX_PULSE_MS, MIN_PULSE_MS
 from .errors import ConfigError
-from .topics import Topics
+from .malos.gpio.codec import PIN_COUNT
+from .malos.gpio.commands import MAX_PULSE_MS, MIN_PULSE_MS
+from .mqtt.topics import Topics
 
 __all__ = [
     "BridgeConfig",
@@ -48,7 +49,6 @@ __all__ = [
     "summarize",
 ]
 
-PIN_COUNT = 16
 MAX_PAYLOAD_LENGTH = 64
 # The driver starts with a 1.0 s delay between updates and only applies a new delay after
 # the sleep in progress, so anything shorter would call the driver gone right at start.

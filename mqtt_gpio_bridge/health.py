@@ -13,8 +13,8 @@ import uuid
 
 from .config import BridgeConfig
 from .errors import BrokerError, ConfigError
-from .mqtt import Message, MqttConnection, describe_problem
-from .topics import Topics
+from .mqtt.connection import Message, MqttConnection
+from .mqtt.topics import Topics
 
 
 def bridge_status(config: BridgeConfig, timeout: float) -> str:
@@ -37,9 +37,9 @@ def bridge_status(config: BridgeConfig, timeout: float) -> str:
         if connection.pump(lambda: bool(found), deadline - time.monotonic()):
             return found[0]
         if connection.problem is not None:
-            return f"unknown (broker: {describe_problem(connection.problem)})"
+            return f"unknown (broker: {connection.describe(connection.problem)})"
         return "unknown (no retained status within the timeout)"
     except (BrokerError, ConfigError, OSError) as exc:
-        return f"unknown (broker: {describe_problem(exc)})"
+        return f"unknown (broker: {connection.describe(exc)})"
     finally:
         connection.close()

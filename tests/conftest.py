@@ -22,9 +22,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_gpio_bridge.bridge import Bridge
 from mqtt_gpio_bridge.config import BridgeConfig, parse_config
-from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+from mqtt_gpio_bridge.core.bridge import Bridge
+from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 
 WAIT = 10.0
 """Seconds any wait-for-condition may take before the test fails."""

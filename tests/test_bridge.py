@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mqtt_gpio_bridge.codec import PinMode
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode
 
 from .conftest import MqttProbe, Rig, wait_until
 

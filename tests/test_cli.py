@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from mqtt_gpio_bridge import __version__
-from mqtt_gpio_bridge.codec import decode_levels
-from mqtt_gpio_bridge.simulator import SimulatedDriver
+from mqtt_gpio_bridge.malos.gpio.codec import decode_levels
+from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
 from .conftest import WAIT, Broker, MqttProbe, free_port, start_mosquitto, wait_until
 from .test_simulator import RawClient
@@ -419,7 +419,7 @@ def test_run_waits_for_a_broker_that_starts_later(
     assert "retrying in" in line
     # The same problem again is logged at debug level only: one clear line, then backoff.
     wait_until(lambda: bridge.count("retrying in") >= 3, what="more connection attempts")
-    assert bridge.count("WARNING mqtt_gpio_bridge.bridge: MQTT broker") == 1
+    assert bridge.count("WARNING mqtt_gpio_bridge.mqtt.session: MQTT broker") == 1
     assert bridge.process.poll() is None, "the bridge gave up"
 
     late = start_mosquitto(tmp_path, port)
@@ -634,3 +634,61 @@ def test_health_without_a_broker_is_unhealthy_and_quick(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "unknown (broker:" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+WITHOUT_SIM_EXTRA = """
+import sys
+
+
+class Uninstalled:
+    # As if protobuf and matrix-io-proto were not installed (a board's `pip install`).
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("google", "matrix_io"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Uninstalled())
+# matrix-io-proto's namespace-package .pth file imports `matrix_io` at start-up.
+for name in [name for name in sys.modules if name.split(".")[0] in ("google", "matrix_io")]:
+    del sys.modules[name]
+from mqtt_gpio_bridge.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("command", "extra"), [("simulate", "sim"), ("demo", "demo")])
+def test_simulator_commands_without_their_extra_name_it_in_one_line(
+    command: str, extra: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SIM_EXTRA, command],
+        capture_output=True,
+        text=True,
+        timeout=STARTUP,
+        env=child_env(),
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line == (
+        f"`{command}` needs the simulator's dependencies (protobuf, matrix-io-proto not "
+        f"installed): pip install 'mqtt-gpio-bridge[{extra}]'"
+    )
+
+
+def test_run_and_check_config_need_nothing_of_the_simulator(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"pins": PINS}))
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SIM_EXTRA, "check-config", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=STARTUP,
+        env=child_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout

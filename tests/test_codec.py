@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqtt_gpio_bridge.codec import PinMode, decode_levels, encode_pin_config, pin_level
-from mqtt_gpio_bridge.driver_codec import decode_pin_config, encode_levels
 from mqtt_gpio_bridge.errors import CodecError
-from mqtt_gpio_bridge.proto import DriverConfig, GpioParams
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode, decode_levels, encode_pin_config, pin_level
+from mqtt_gpio_bridge.sim.codec import decode_pin_config, encode_levels
+from mqtt_gpio_bridge.sim.proto import DriverConfig, GpioParams
 
 
 def test_pin_0_output_high_matches_the_reference_vector() -> None:
@@ -155,7 +155,7 @@ def test_the_bridge_runs_without_protobuf() -> None:
     """The run path keeps protobuf (and its ~4.5 MB) out: only the simulator loads it."""
     script = (
         "import sys\n"
-        "import mqtt_gpio_bridge.bridge, mqtt_gpio_bridge.cli\n"
+        "import mqtt_gpio_bridge.core.bridge, mqtt_gpio_bridge.cli\n"
         "loaded = [m for m in sys.modules if m.startswith(('google.protobuf', 'asyncio'))]\n"
         "assert not loaded, loaded\n"
     )
@@ -169,7 +169,7 @@ def test_importing_the_package_leaves_protobuf_alone() -> None:
     """No backend switch, no import of the old generated modules: other protobuf users in the
     process keep working, whatever protobuf release is installed."""
     script = (
-        "import mqtt_gpio_bridge.driver_codec, sys\n"
+        "import mqtt_gpio_bridge.sim.codec, sys\n"
         "from google.protobuf.internal import api_implementation\n"
         "import google.protobuf\n"
         "assert not [m for m in sys.modules if m.startswith('matrix_io.proto.malos')], 'imported'\n"

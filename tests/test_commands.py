@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqtt_gpio_bridge.commands import (
+from mqtt_gpio_bridge.malos.gpio.commands import (
     MAX_PAYLOAD_BYTES,
     Action,
     Command,

@@ -18,9 +18,9 @@ from mqtt_gpio_bridge.config import (
     parse_config,
     summarize,
 )
-from mqtt_gpio_bridge.discovery import announcements, config_topic
 from mqtt_gpio_bridge.errors import ConfigError
-from mqtt_gpio_bridge.topics import Topics
+from mqtt_gpio_bridge.homeassistant.discovery import announcements, config_topic
+from mqtt_gpio_bridge.mqtt.topics import Topics
 
 MINIMAL = "pins: [{pin: 0, mode: output}]\n"
 

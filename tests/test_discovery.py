@@ -9,8 +9,8 @@ from typing import Any
 
 from mqtt_gpio_bridge import __version__
 from mqtt_gpio_bridge.config import BridgeConfig, parse_config
-from mqtt_gpio_bridge.discovery import announcements, entity_config, stale_topics
-from mqtt_gpio_bridge.simulator import SimulatedDriver
+from mqtt_gpio_bridge.homeassistant.discovery import announcements, entity_config, stale_topics
+from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
 from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from mqtt_gpio_bridge import bridge as bridge_module
-from mqtt_gpio_bridge.reports import REPORTS_PER_SECOND
+from mqtt_gpio_bridge.core.reports import REPORTS_PER_SECOND
+from mqtt_gpio_bridge.homeassistant import announcer
 
 from .conftest import MqttProbe, Rig, wait_until
 
@@ -105,13 +105,13 @@ def test_a_flood_of_replaced_hour_long_pulses_leaves_no_timers_behind(
     watcher.wait_for(f"{base}/gpio/1/state", "ON")
     watcher.wait_for(f"{base}/gpio/0/state", "ON")
     # Pings, the offline check, one pulse per pin at most, and cancelled ones not yet dropped.
-    assert len(bridge._timers) < 200
+    assert len(bridge.timers) < 200
 
 
 def test_home_assistant_births_in_a_burst_get_one_announcement_per_window(
     rig: Rig, probe_factory: Callable[..., MqttProbe], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bridge_module, "ANNOUNCE_WINDOW", 1.0)
+    monkeypatch.setattr(announcer, "ANNOUNCE_WINDOW", 1.0)
     watcher = rig.probe
     base = rig.start(PINS)
     prefix = f"ha_{base.removeprefix('test/')}"

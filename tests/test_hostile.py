@@ -29,15 +29,6 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mqtt_gpio_bridge.codec import PinMode
-from mqtt_gpio_bridge.commands import (
-    MAX_PULSE_MS,
-    MIN_PULSE_MS,
-    Action,
-    Command,
-    Refusal,
-    parse_command,
-)
 from mqtt_gpio_bridge.config import (
     BridgeConfig,
     HomeAssistantConfig,
@@ -47,8 +38,17 @@ from mqtt_gpio_bridge.config import (
     load_config,
     parse_config,
 )
-from mqtt_gpio_bridge.driver_codec import decode_pin_config, encode_levels
 from mqtt_gpio_bridge.errors import CodecError, ConfigError
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode
+from mqtt_gpio_bridge.malos.gpio.commands import (
+    MAX_PULSE_MS,
+    MIN_PULSE_MS,
+    Action,
+    Command,
+    Refusal,
+    parse_command,
+)
+from mqtt_gpio_bridge.sim.codec import decode_pin_config, encode_levels
 
 from .conftest import MqttProbe, Rig, wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mqtt_gpio_bridge.pacing import RateLimit
+from mqtt_gpio_bridge.core.pacing import RateLimit
 
 
 def test_at_most_n_events_in_any_one_second_window() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mqtt_gpio_bridge.codec import PinMode
-from mqtt_gpio_bridge.commands import Action
 from mqtt_gpio_bridge.config import parse_config
-from mqtt_gpio_bridge.pins import PinTable, PinWrite
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode
+from mqtt_gpio_bridge.malos.gpio.commands import Action
+from mqtt_gpio_bridge.malos.gpio.pins import PinTable, PinWrite
 
 CONFIRM = 2.5
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from mqtt_gpio_bridge.simulator import SimulatedDriver
+from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
 from .conftest import Rig, wait_until
 

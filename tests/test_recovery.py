@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from mqtt_gpio_bridge.codec import PinMode
-from mqtt_gpio_bridge.simulator import Board, SimulatedDriver
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode
+from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 
 from .conftest import BridgeThread, Broker, MqttProbe, Rig, bridge_config, wait_until
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_gpio_bridge.codec import PinMode
-from mqtt_gpio_bridge.simulator import SimulatedDriver
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode
+from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
 from .conftest import BridgeThread, Broker, MqttProbe, Rig, bridge_config, free_port, wait_until
 

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from mqtt_gpio_bridge.config import load_config
-from mqtt_gpio_bridge.simulator import SimulatedDriver
+from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
 from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, port_open, wait_until
 from .conftest import free_port as _free_port
@@ -323,7 +323,9 @@ def expect_one_clear_warning(
     where = f"MQTT broker 127.0.0.1:{port}: "
 
     def the_warning(record: tuple[str, str, str]) -> bool:
-        return record[:2] == ("WARNING", "mqtt_gpio_bridge.bridge") and record[2].startswith(where)
+        return record[:2] == ("WARNING", "mqtt_gpio_bridge.mqtt.session") and record[2].startswith(
+            where
+        )
 
     def other_loud_lines() -> list[tuple[str, str, str]]:
         return [

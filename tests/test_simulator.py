@@ -11,15 +11,15 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
-from mqtt_gpio_bridge.codec import PinMode, decode_levels, encode_pin_config, pin_level
-from mqtt_gpio_bridge.proto import DriverConfig
-from mqtt_gpio_bridge.simulator import (
+from mqtt_gpio_bridge.malos.gpio.codec import PinMode, decode_levels, encode_pin_config, pin_level
+from mqtt_gpio_bridge.sim.driver import (
     ERROR_BAD_MODE,
     ERROR_BAD_SPECIFIC,
     ERROR_UNPARSABLE,
     Board,
     SimulatedDriver,
 )
+from mqtt_gpio_bridge.sim.proto import DriverConfig
 
 from .conftest import wait_until
 

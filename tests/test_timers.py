@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mqtt_gpio_bridge.timers import COMPACT_AFTER, Timers
+from mqtt_gpio_bridge.core.timers import COMPACT_AFTER, Timers
 
 
 def test_due_timers_run_earliest_first_and_equal_times_in_scheduling_order() -> None:

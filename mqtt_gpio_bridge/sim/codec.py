@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from .codec import PinMode
-from .errors import CodecError
+from ..errors import CodecError
+from ..malos.gpio.codec import PinMode
 from .proto import DriverConfig, GpioParams
 
 

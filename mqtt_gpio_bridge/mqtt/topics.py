@@ -26,13 +26,6 @@ class Topics:
         """The one subscription the bridge needs: every pin's `set` topic."""
         return f"{self.base}/gpio/+/set"
 
-    def is_command(self, topic: str) -> bool:
-        """Whether `topic` is one the bridge takes commands on (under `command_filter`).
-
-        Every command topic belongs here: the bridge refuses retained messages on these.
-        """
-        return self.pin_segment(topic) is not None
-
     def state(self, pin: int) -> str:
         """Retained state of one pin."""
         return f"{self.base}/gpio/{pin}/state"

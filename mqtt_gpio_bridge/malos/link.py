@@ -1,4 +1,4 @@
-"""The MALOS side: the four ZeroMQ sockets of the GPIO driver, for the bridge's poll loop."""
+"""The four ZeroMQ sockets every MALOS driver talks on, for the bridge's poll loop."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import logging
 import struct
 from types import TracebackType
+from typing import NamedTuple
 
 import zmq
 
@@ -16,8 +17,17 @@ UPDATE_QUEUE = 100
 """Updates kept while the bridge is busy; older ones are dropped by ZeroMQ, never by us."""
 
 
+class LinkSockets(NamedTuple):
+    """The sockets a poller watches for one driver."""
+
+    updates: zmq.Socket[bytes]
+    errors: zmq.Socket[bytes]
+    connection: zmq.Socket[bytes]
+    """Events of the update socket's TCP connection (see `MalosLink.connection_event`)."""
+
+
 class MalosLink:
-    """Client side of the MALOS GPIO driver: config and keep-alive PUSH, errors and updates SUB.
+    """Client side of one MALOS driver: config and keep-alive PUSH, errors and updates SUB.
 
     Creating the object connects nothing; `with` opens and closes the sockets. ZeroMQ connects
     lazily and reconnects by itself, so a driver that is down, or restarts, needs no handling
@@ -26,10 +36,11 @@ class MalosLink:
     its poller says the socket is readable (see `register`).
     """
 
-    def __init__(self, host: str, base_port: int) -> None:
+    def __init__(self, host: str, base_port: int, name: str = "GPIO") -> None:
         """Prepare a link to the driver at `host`, ports `base_port`..`base_port + 3`."""
         self.host = host
         self.base_port = base_port
+        self.name = name
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._config: zmq.Socket[bytes] | None = None
         self._keepalive: zmq.Socket[bytes] | None = None
@@ -65,7 +76,9 @@ class MalosLink:
         self._monitor = self._updates.get_monitor_socket(
             zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
         )
-        logger.info("MALOS GPIO driver at %s:%d..%d", self.host, self.base_port, self.base_port + 3)
+        logger.info(
+            "MALOS %s driver at %s:%d..%d", self.name, self.host, self.base_port, self.base_port + 3
+        )
         return self
 
     def __exit__(
@@ -98,15 +111,11 @@ class MalosLink:
         with contextlib.suppress(zmq.Again):  # a ping is already waiting for the driver
             self._keepalive.send(b"", zmq.NOBLOCK)
 
-    def register(self, poller: zmq.Poller) -> None:
-        """Have `poller` watch the sockets the driver talks on (updates, errors, connection)."""
-        for socket in (self._updates, self._errors, self._monitor):
-            assert socket is not None, "use MalosLink in `with`"
-            poller.register(socket, zmq.POLLIN)
-
-    def readable(self, events: dict[object, int]) -> tuple[bool, bool, bool]:
-        """From a poll's result: (update waiting, error waiting, connection event waiting)."""
-        return (self._updates in events, self._errors in events, self._monitor in events)
+    def sockets(self) -> LinkSockets:
+        """The sockets the driver talks on, for a poller to watch (while open)."""
+        updates, errors, monitor = self._updates, self._errors, self._monitor
+        assert updates is not None and errors is not None and monitor is not None, "use `with`"
+        return LinkSockets(updates, errors, monitor)
 
     def update(self) -> bytes | None:
         """The next frame from the driver's update port, None if none is waiting."""

@@ -8,19 +8,18 @@ crosses between threads.
 from __future__ import annotations
 
 import logging
-import random
 import select
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from .config import BridgeConfig, TlsConfig
-from .errors import BrokerError, ConfigError
+from ..config import BridgeConfig, TlsConfig
+from ..errors import BrokerError, ConfigError
 
 # CONNACK codes for bad credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _REFUSED_CREDENTIALS = frozenset({4, 5, 134, 135})
@@ -37,7 +36,7 @@ class _LibraryProblems(logging.Filter):
 
     paho logs a socket error (a TLS alert such as "certificate required") when it happens,
     while the session then only ends with "connection lost". The bridge reports both in its one
-    line per problem instead (see `describe_problem`).
+    line per problem instead (see `MqttConnection.describe`).
     """
 
     def __init__(self) -> None:
@@ -52,8 +51,7 @@ class _LibraryProblems(logging.Filter):
 
 
 LIBRARY_LOGGER = logging.getLogger(__name__ + ".paho")
-_library_problems = _LibraryProblems()
-LIBRARY_LOGGER.addFilter(_library_problems)
+"""Where paho's debug lines go (each connection's problems are held back by its own filter)."""
 
 Message = paho.MQTTMessage
 
@@ -80,7 +78,7 @@ class MqttConnection:
         identifier: str | None = None,
         will: tuple[str, str] | None = None,
     ) -> None:
-        """Prepare a session (see `mqtt_gpio_bridge.bridge` for the callbacks' use)."""
+        """Prepare a session (see `mqtt_gpio_bridge.core.bridge` for the callbacks' use)."""
         self.config = config
         self.connected = False
         self.problem: BrokerError | None = None
@@ -89,6 +87,12 @@ class MqttConnection:
         self._identifier = identifier if identifier is not None else config.client_id
         self._will = will
         self._client: paho.Client | None = None
+        # paho's log lines of this connection: a child of LIBRARY_LOGGER that only this
+        # connection filters, so its last problem is its own.
+        self._library_problems = _LibraryProblems()
+        self._library_logger = logging.Logger(LIBRARY_LOGGER.name)
+        self._library_logger.parent = LIBRARY_LOGGER
+        self._library_logger.addFilter(self._library_problems)
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -107,7 +111,7 @@ class MqttConnection:
             clean_session=True,
             protocol=paho.MQTTv311,
         )
-        client.enable_logger(LIBRARY_LOGGER)
+        client.enable_logger(self._library_logger)
         client.connect_timeout = CONNECT_TIMEOUT
         if mqtt.username is not None:
             client.username_pw_set(mqtt.username, mqtt.secret())
@@ -230,6 +234,11 @@ class MqttConnection:
     def _disconnected(self, _client: Any, _userdata: Any, *_args: Any) -> None:
         self.connected = False
 
+    def describe(self, exc: Exception) -> str:
+        """One line about why this connection failed or ended (see `describe_problem`)."""
+        library_error, self._library_problems.last = self._library_problems.last, None
+        return describe_problem(exc, library_error)
+
     def _check(self, rc: MQTTErrorCode) -> bool:
         if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             return True
@@ -259,17 +268,6 @@ def connack_problem(code: int, text: str) -> str:
     return f"the broker refused the connection: {text}"
 
 
-def reconnect_delays(first: float = 0.5, cap: float = 30.0) -> Iterator[float]:
-    """Jittered exponential backoff: random delays between half and all of first * 2**n, capped.
-
-    The jitter keeps many bridges from reconnecting in step after a broker restart.
-    """
-    ceiling = first
-    while True:
-        yield random.uniform(ceiling / 2, ceiling)
-        ceiling = min(cap, ceiling * 2)
-
-
 def tls_context(tls: TlsConfig) -> ssl.SSLContext:
     """An SSL context for the broker: verified certificate, host name checked unless insecure."""
     context = ssl.create_default_context(cafile=tls.ca_file)
@@ -279,13 +277,12 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext:
     return context
 
 
-def describe_problem(exc: Exception) -> str:
+def describe_problem(exc: Exception, library_error: str | None = None) -> str:
     """One line for the log about why a connection to the broker failed or ended.
 
-    The library's last socket error since the previous call is added: it often names the
+    `library_error`, paho's last socket error on that connection, is added: it often names the
     real cause (a TLS alert) behind a bare "The connection was lost".
     """
-    library_error, _library_problems.last = _library_problems.last, None
     if isinstance(exc, ConfigError):
         return "; ".join(exc.problems)
     if isinstance(exc, ssl.SSLCertVerificationError):

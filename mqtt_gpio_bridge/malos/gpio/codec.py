@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 from enum import IntEnum
 
-from .errors import CodecError
+from ...errors import CodecError
 
 PIN_COUNT = 16
 ALL_PINS_MASK = (1 << PIN_COUNT) - 1

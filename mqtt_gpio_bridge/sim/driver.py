@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from .codec import ALL_PINS_MASK, PIN_COUNT
-from .driver_codec import PinConfig, decode_pin_config, encode_levels
-from .errors import CodecError
+from ..errors import CodecError
+from ..malos.gpio.codec import ALL_PINS_MASK, PIN_COUNT
+from .codec import PinConfig, decode_pin_config, encode_levels
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .bridge import serve
-from .config import BridgeConfig, load_config
-from .errors import ConfigError
-from .simulator import CONSOLE_HELP, SimulatedDriver, console_command
+from ..config import BridgeConfig, load_config
+from ..core.bridge import serve
+from ..errors import ConfigError
+from .driver import CONSOLE_HELP, SimulatedDriver, console_command
 
 logger = logging.getLogger(__name__)
 

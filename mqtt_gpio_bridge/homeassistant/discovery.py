@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__
-from .config import BridgeConfig, PinSpec
-from .topics import Topics
+from .. import __version__
+from ..config import BridgeConfig, PinSpec
+from ..mqtt.topics import Topics
 
 MANUFACTURER = "MATRIX Labs"
 _OBJECT_ID = re.compile(r"gpio([0-9]{1,2})")

@@ -38,9 +38,12 @@ class Timer:
 
 
 class Timers:
-    """Calls scheduled on the `time.monotonic()` clock, earliest first."""
+    """Calls scheduled on a monotonic clock (`time.monotonic` unless a test passes its own),
+    earliest first."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        """The clock every timer here is on; the poll loop passes its readings to `run_due`."""
         self._queue: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()  # equal times run in the order they were scheduled
         self._cancelled = 0
@@ -58,7 +61,7 @@ class Timers:
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """Run `callback` after `delay` seconds."""
-        return self.call_at(time.monotonic() + delay, callback)
+        return self.call_at(self.clock() + delay, callback)
 
     def wait_ms(self, now: float) -> int | None:
         """Milliseconds until the earliest timer is due (rounded up), None if there is none."""

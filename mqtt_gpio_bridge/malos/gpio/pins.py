@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ...config import PinSpec
 from .codec import PinMode, pin_level
 from .commands import Action
-from .config import PinSpec
 
 
 @dataclass(slots=True)

@@ -1,0 +1,275 @@
+"""The bridge's core: the lifecycle, the one poll loop, and the wiring of its concerns.
+
+Everything runs in one thread around one `zmq.Poller`, which waits on every MALOS driver's
+sockets and the MQTT socket together; timers (pings, pulses, reconnecting) set its timeout.
+A message from either side is handled to the end where it arrives, with no hand-off to wake
+anyone. What the bridge does with pins, discovery or anything else lives in its concerns
+(`core/concern.py`); the core routes messages and frames to them and publishes for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import zmq
+
+from ..config import BridgeConfig
+from ..homeassistant.announcer import HomeAssistant
+from ..malos.driver import Driver
+from ..malos.gpio.driver import GpioDriver
+from ..mqtt.connection import Message, topic_matches
+from ..mqtt.session import MqttSession
+from ..mqtt.topics import Topics
+from .concern import Concern, Route
+from .reports import ReportThrottle, shorten
+from .timers import Timers
+
+logger = logging.getLogger(__name__)
+
+ONLINE = "online"
+OFFLINE = "offline"
+TICK = 1.0
+"""Most seconds between two keep-alive rounds (driver pings, the MQTT session's check)."""
+RETAINED_REMEMBERED = 256
+"""Retained commands remembered as reported (each is reported once); past that, forgotten."""
+
+
+class Bridge:
+    """One MATRIX board on one MQTT broker.
+
+    Creating a bridge opens nothing; `run()` does, serves until `stop()` is called (from any
+    thread or a signal handler), and closes everything on the way out.
+    """
+
+    def __init__(self, config: BridgeConfig) -> None:
+        """Prepare the bridge and its concerns from a validated config."""
+        self.config = config
+        self.topics = Topics(config.mqtt.base_topic)
+        self.timers = Timers()
+        self.session = MqttSession(
+            config,
+            self.timers,
+            will=(self.topics.status, OFFLINE),
+            on_connected=self._on_connected,
+            on_message=self._on_message,
+            before_connect=self._ping,  # connecting may block for a moment
+        )
+        self.drivers: list[Driver[Any]] = [GpioDriver(self)]
+        self.concerns: list[Concern] = [*self.drivers]
+        if config.homeassistant.discovery:
+            self.concerns.insert(0, HomeAssistant(self))
+        self._routes: list[Route] = [route for c in self.concerns for route in c.routes()]
+        self._fast_routes: dict[str, Callable[[bytes], None]] = {}
+        for concern in self.concerns:
+            self._fast_routes.update(concern.fast_routes())
+        self._reports = ReportThrottle()
+        self._apply_retained = config.mqtt.retained_commands == "apply"
+        self._retained_reported: set[tuple[str, bytes]] = set()
+        self._stopping = False
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+        """A socket pair, while running: `stop()` writes to it to end the poll at once."""
+
+    @property
+    def available(self) -> bool:
+        """True while every driver sends updates (what `<base>/status` says)."""
+        return all(driver.alive for driver in self.drivers)
+
+    def stop(self) -> None:
+        """Ask `run()` to finish; safe from another thread and from a signal handler."""
+        self._stopping = True
+        wake = self._wake
+        if wake is not None:
+            with contextlib.suppress(OSError):  # already woken, or run() has just finished
+                wake[1].send(b"x")
+
+    def run(self) -> None:
+        """Serve until `stop()`."""
+        wake_reader, wake_writer = socket.socketpair()
+        for end in (wake_reader, wake_writer):
+            end.setblocking(False)
+        self._wake = (wake_reader, wake_writer)
+        try:
+            with contextlib.ExitStack() as links:
+                poller = zmq.Poller()
+                handlers: dict[object, Callable[[], None]] = {}
+                for driver in self.drivers:
+                    links.enter_context(driver.link)
+                    handlers.update(driver.pollers())
+                for pollable in handlers:
+                    poller.register(pollable, zmq.POLLIN)
+                # A socket that is not ZeroMQ's comes back from the poll as its file number.
+                poller.register(wake_reader.fileno(), zmq.POLLIN)
+                handlers[wake_reader.fileno()] = lambda: _drain(wake_reader)
+                for concern in self.concerns:
+                    concern.start()
+                self.timers.call_later(0, self._keep_alive)
+                self.session.start()
+                try:
+                    self._serve(poller, handlers)
+                finally:
+                    for concern in self.concerns:
+                        concern.stop()
+                    # On a clean stop say `offline` ourselves: the broker sends the will only
+                    # when a client vanishes.
+                    self.session.close(goodbye=(self.topics.status, OFFLINE))
+        finally:
+            self._wake = None
+            wake_reader.close()
+            wake_writer.close()
+
+    def _serve(self, poller: zmq.Poller, handlers: dict[object, Callable[[], None]]) -> None:
+        """The poll loop: each wake-up hands every ready socket to its handler."""
+        session = self.session
+        for ready, fileno in self._poll(poller):
+            for pollable, flags in ready:
+                if pollable == fileno:
+                    session.handle(bool(flags & zmq.POLLIN), bool(flags & zmq.POLLOUT))
+                else:
+                    handlers[pollable]()
+
+    def _poll(self, poller: zmq.Poller) -> Iterator[tuple[list[tuple[object, int]], int | None]]:
+        """Poll results, one per wake-up, after running the timers due, with the MQTT socket
+        watched (None: no session); ends at `stop()`."""
+        timers, session = self.timers, self.session
+        watched: tuple[int | None, int] = (None, 0)
+        while not self._stopping:
+            timers.run_due(timers.clock())
+            if self._stopping:
+                return
+            fileno = session.fileno()
+            flags = zmq.POLLIN | (zmq.POLLOUT if session.wants_write() else 0)
+            if watched != (fileno, flags):
+                if watched[0] is not None and watched[0] != fileno:
+                    poller.unregister(watched[0])
+                if fileno is not None:
+                    poller.register(fileno, flags)
+                watched = (fileno, flags)
+            yield poller.poll(timers.wait_ms(timers.clock())), fileno
+
+    def _ping(self) -> None:
+        for driver in self.drivers:
+            driver.ping()
+
+    def _keep_alive(self) -> None:
+        """Ping every driver, and let the MQTT session check its own keep-alive."""
+        self._ping()
+        self.session.tick()
+        self.timers.call_later(min(self.config.malos.keepalive_interval, TICK), self._keep_alive)
+
+    # -- the hub: what the concerns call ---------------------------------------------------------
+
+    def publish(self, topic: str, payload: str | bytes, *, qos: int, retain: bool = False) -> None:
+        """Publish if a session is open; otherwise it is published again after reconnecting."""
+        self.session.publish(topic, payload, qos=qos, retain=retain)
+
+    def report(self, text: str, *, source: str = "bridge", pin: int | None = None) -> None:
+        """Log a problem and report it on `<base>/gpio/status`; floods are thinned out."""
+        report = self._reports.admit(text, source, pin)
+        if report is None:
+            logger.debug("%s (not reported: too many this second)", text)
+            return
+        logger.warning("%s", text)
+        self.publish(self.topics.errors, report, qos=self.config.mqtt.qos)
+
+    def subscribe(self, topic_filter: str, qos: int) -> None:
+        """Subscribe in the current session."""
+        self.session.subscribe(topic_filter, qos)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Leave a filter in the current session."""
+        self.session.unsubscribe(topic_filter)
+
+    def session_token(self) -> object | None:
+        """The open session (see `Hub.session`)."""
+        return self.session.current()
+
+    def announce(self) -> None:
+        """Availability, then everything each concern keeps retained."""
+        self._publish_availability()
+        for concern in self.concerns:
+            concern.announce()
+
+    def driver_changed(self, driver: Driver[Any]) -> None:
+        """A driver came up or went away: say so on `<base>/status`, tell the concerns."""
+        self._publish_availability()
+        for concern in self.concerns:
+            concern.driver_changed(driver)
+
+    def _publish_availability(self) -> None:
+        status = ONLINE if self.available else OFFLINE
+        self.publish(self.topics.status, status, qos=1, retain=True)
+
+    # -- MQTT --------------------------------------------------------------------------------------
+
+    def _on_connected(self) -> None:
+        """A session was accepted: subscribe, then publish what the broker may have lost."""
+        for route in self._routes:
+            if route.qos is not None:
+                self.session.subscribe(route.topic_filter, route.qos)
+        for concern in self.concerns:
+            concern.connected()
+        self.announce()
+
+    def _on_message(self, message: Message) -> None:
+        topic = message.topic
+        fast = self._fast_routes.get(topic)
+        if fast is not None:  # the common message: a command, found by its topic
+            if message.retain and not self._apply_retained:
+                self._refuse_retained(topic, bytes(message.payload))
+                return
+            fast(bytes(message.payload))
+            return
+        for route in self._routes:
+            if topic_matches(route.topic_filter, topic):
+                payload = bytes(message.payload)
+                if route.command and message.retain and not self._apply_retained:
+                    self._refuse_retained(topic, payload)
+                else:
+                    route.handler(topic, payload, bool(message.retain))
+                return
+
+    def _refuse_retained(self, topic: str, payload: bytes) -> None:
+        """MQTT 3.1.1 marks a message retained only when it comes from the broker's store at
+        subscription, i.e. at every start and reconnect: acting on a retained command would
+        replay it (a relay switched on, a door pulsed) each time. Reported once each."""
+        seen = (topic, payload)
+        if seen in self._retained_reported:
+            logger.debug("retained command on %s not applied (reported before)", shorten(topic))
+            return
+        if len(self._retained_reported) >= RETAINED_REMEMBERED:
+            self._retained_reported.clear()
+        self._retained_reported.add(seen)
+        text = shorten(payload.decode("utf-8", errors="replace"))
+        self.report(
+            f"{shorten(topic)}: retained command {text!r} not applied: a retained command would "
+            f"act again at every start and reconnect; clear it with "
+            f"mosquitto_pub -r -n -t '{shorten(topic)}' (or set mqtt.retained_commands: apply)"
+        )
+
+
+def _drain(wake_reader: socket.socket) -> None:
+    with contextlib.suppress(BlockingIOError):
+        wake_reader.recv(64)
+
+
+def serve(config: BridgeConfig) -> None:
+    """Run a bridge until SIGINT or SIGTERM, then stop cleanly."""
+    bridge = Bridge(config)
+    previous = {
+        signum: signal.signal(signum, lambda _signum, _frame: bridge.stop())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        bridge.run()
+        logger.info("stopped")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+__all__ = ["Bridge", "serve"]

@@ -1,0 +1,1 @@
+"""The MALOS side: the ZeroMQ link every driver speaks, and one sub-package per driver."""

@@ -1,0 +1,124 @@
+"""What every MALOS driver module shares: its link, keep-alive pings and liveness.
+
+A driver module (GPIO now; servo, Everloop and sensors beside it) subclasses `Driver`: it
+decodes its update frames in `on_update`, calls `seen()` with each valid update, and says in
+`came_back()` what to send when the driver is (back) up. The core polls `pollers()` and calls
+`ping()` on every keep-alive tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import ClassVar, Generic, TypeVar
+
+from ..core.concern import Concern, Hub
+from .link import MalosLink
+
+logger = logging.getLogger(__name__)
+
+ERROR_TEXT_LIMIT = 500
+"""Bytes of a driver's error frame that are reported; the rest is cut."""
+
+UpdateT = TypeVar("UpdateT")
+"""What one decoded update of the driver is (the GPIO driver: the 16 levels as a mask)."""
+
+
+class Driver(Concern, Generic[UpdateT]):
+    """One MALOS driver: up (`alive`) while its updates arrive, gone when they stop for
+    `malos.offline_after` or its process closes the connection."""
+
+    name: ClassVar[str]
+    """The driver's name in log lines ("GPIO")."""
+
+    def __init__(self, hub: Hub, base_port: int) -> None:
+        """A driver at `malos.host`, ports `base_port`..`base_port + 3`; opens nothing."""
+        super().__init__(hub)
+        self.link = MalosLink(hub.config.malos.host, base_port, self.name)
+        self.alive = False
+        self._last_update = 0.0
+
+    # -- to override -----------------------------------------------------------------------------
+
+    def on_update(self, frame: bytes) -> None:
+        """One frame from the update port; call `seen()` if it is a valid update."""
+        raise NotImplementedError
+
+    def came_back(self, update: UpdateT) -> None:
+        """The driver is (back) up, maybe restarted with zeroed registers, and `update` is its
+        first update: configure it."""
+
+    # -- for the core ----------------------------------------------------------------------------
+
+    def pollers(self) -> dict[object, Callable[[], None]]:
+        """The link's sockets (open) and what to call when one is readable."""
+        sockets = self.link.sockets()
+        return {
+            sockets.updates: self._read_update,
+            sockets.errors: self._read_error,
+            sockets.connection: self._read_connection_event,
+        }
+
+    def ping(self) -> None:
+        """One keep-alive ping: MALOS stops a driver's updates without them."""
+        self.link.ping()
+
+    def start(self) -> None:
+        # Nothing is sent before the first update: after a MALOS restart any write resets
+        # the driver's state from zeroed shadow registers, so what is there is read first.
+        self._last_update = self.hub.timers.clock()
+        self.hub.timers.call_later(self.hub.config.malos.offline_after, self._check_updates)
+
+    # -- liveness --------------------------------------------------------------------------------
+
+    def seen(self, now: float, update: UpdateT) -> None:
+        """A valid update arrived at `now` (a malformed one is no sign of life)."""
+        self._last_update = now
+        if not self.alive:
+            self.alive = True
+            self.came_back(update)
+            self.hub.driver_changed(self)
+
+    def _lost(self) -> None:
+        self.alive = False
+        self.hub.driver_changed(self)
+
+    def _check_updates(self) -> None:
+        """Runs `offline_after` after the last update seen when it was scheduled."""
+        timers, offline_after = self.hub.timers, self.hub.config.malos.offline_after
+        due = self._last_update + offline_after
+        if timers.clock() >= due:
+            if self.alive:
+                logger.warning(
+                    "no update from the MALOS %s driver for %.1f s: driver offline",
+                    self.name,
+                    offline_after,
+                )
+                self._lost()
+            due = timers.clock() + offline_after
+        timers.call_at(due, self._check_updates)
+
+    def _read_update(self) -> None:
+        frame = self.link.update()
+        if frame is not None:
+            self.on_update(frame)
+
+    def _read_error(self) -> None:
+        frame = self.link.error()
+        if frame is not None:
+            text = frame[:ERROR_TEXT_LIMIT].decode("ascii", errors="replace").strip()
+            self.hub.report(text, source="driver")
+
+    def _read_connection_event(self) -> None:
+        if self.link.connection_event() is False and self.alive:
+            # A closed connection means the driver process ended; the next one starts with
+            # zeroed shadow registers, so everything must be configured again. (The
+            # re-connection itself says nothing new, and its event may even arrive after the
+            # new driver's first update.)
+            logger.warning(
+                "MALOS closed the %s connection: driver stopped or restarting", self.name
+            )
+            self._lost()
+
+
+__all__ = ["ERROR_TEXT_LIMIT", "Driver"]

@@ -1,0 +1,266 @@
+"""The GPIO driver as a part of the bridge: pins configured through MALOS, `set` commands,
+pulses, and each pin's state published from the driver's updates.
+
+The board is the source of truth: a state message only ever comes from an update. After the
+driver (re)starts, every pin is configured again from what the bridge wants of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+from ...core.concern import Hub, Route
+from ...core.pacing import RateLimit
+from ...core.reports import shorten
+from ...errors import CodecError
+from ...mqtt.topics import Topics
+from ..driver import Driver
+from .codec import PIN_COUNT, decode_levels, encode_pin_config
+from .commands import Action, Command, Refusal, parse_command
+from .pins import PinState, PinTable, PinWrite
+from .pulses import Pulses
+
+logger = logging.getLogger(__name__)
+
+RATE_WARNING_EVERY = 60.0
+"""Seconds between two reports that a pin changes faster than `mqtt.max_state_rate`."""
+_PIN_SEGMENT = re.compile(r"[0-9]{1,2}")
+_parse_command = functools.lru_cache(maxsize=64)(parse_command)
+"""The same few payloads arrive again and again; parsing is pure, so each is parsed once."""
+
+
+class GpioDriver(Driver[int]):
+    """The 16 GPIO pins of the board (MALOS port `malos.base_port`)."""
+
+    name = "GPIO"
+
+    def __init__(self, hub: Hub) -> None:
+        """Prepare the configured pins; opens nothing."""
+        config = hub.config
+        super().__init__(hub, config.malos.base_port)
+        self.topics = Topics(config.mqtt.base_topic)
+        # A sent level shows in an update within one update delay; the driver's first delay
+        # (1 s by default) still runs when the bridge's first config arrives.
+        confirm_timeout = max(2.5, 3 * config.malos.update_interval)
+        self.pins = PinTable(config.pins, confirm_timeout)
+        self.pulses = Pulses(hub.timers, self._end_pulse)
+        self._state_topics = {
+            state.spec.pin: self.topics.state(state.spec.pin) for state in self.pins
+        }
+        self._last_frame: bytes | None = None
+        self._frames: dict[PinWrite, bytes] = {}
+        self._unsent: set[int] = set()
+        self._held_commands = 0
+        """Commands received while the driver sent no updates."""
+        self._state_limits = {
+            state.spec.pin: RateLimit(config.mqtt.max_state_rate) for state in self.pins
+        }
+        self._held_states: set[int] = set()
+        """Pins whose latest state waits for `_state_limits` to let it through."""
+        self._rate_reported: dict[int, float] = {}
+
+    # -- the hooks -------------------------------------------------------------------------------
+
+    def routes(self) -> Iterable[Route]:
+        return [Route(self.topics.command_filter, self._on_command, self.hub.config.mqtt.qos, True)]
+
+    def fast_routes(self) -> Mapping[str, Callable[[bytes], None]]:
+        # The common message, a command for a configured output, is found by its topic.
+        return {
+            self.topics.command(state.spec.pin): functools.partial(self._on_pin_command, state)
+            for state in self.pins
+            if state.is_output
+        }
+
+    def announce(self) -> None:
+        for state in self.pins.known():
+            self._publish_state(state)
+
+    def stop(self) -> None:
+        self.pulses.finish_all()
+
+    def came_back(self, update: int) -> None:
+        self._unsent.clear()
+        self._send(self.pins.writes(update, self.hub.timers.clock()))
+        self.pins.forget_published()
+        logger.info(
+            "MALOS driver is sending updates; %d pins configured", len(self.hub.config.pins)
+        )
+        if self._held_commands:
+            logger.info(
+                "%d commands arrived while MALOS was away; the last for each pin is applied",
+                self._held_commands,
+            )
+            self._held_commands = 0
+
+    # -- the driver's side -----------------------------------------------------------------------
+
+    def on_update(self, frame: bytes) -> None:
+        now = self.hub.timers.clock()
+        if frame == self._last_frame and self.alive and self.pins.settled:
+            # The common update: the same bytes as the last one, and nothing awaited.
+            self._last_update = now
+            self._resend_held()
+            return
+        try:
+            levels = decode_levels(frame)
+        except CodecError as exc:
+            self.hub.report(f"malformed update from MALOS ignored ({len(frame)} bytes): {exc}")
+            return
+        self._last_frame = frame
+        was_alive = self.alive
+        self.seen(now, levels)  # configures every pin if the driver is (back) up
+        if was_alive:
+            self._resend_held()
+        for state in self.pins.update(levels, now):
+            self._publish_change(state, now)
+
+    def _send(self, writes: list[PinWrite]) -> None:
+        """Queue pin configs for the driver; what ZeroMQ cannot take now is retried later.
+
+        While the driver sends no updates nothing is sent at all: the wanted levels are kept
+        and every pin is configured again when it is back (last write wins).
+        """
+        if not self.alive:
+            return
+        for write in writes:
+            frame = self._frames.get(write)
+            if frame is None:  # at most 16 x 3 different frames: encode each once
+                malos = self.hub.config.malos
+                frame = encode_pin_config(
+                    write.pin,
+                    write.mode,
+                    write.value,
+                    update_interval=malos.update_interval,
+                    ping_timeout=malos.ping_timeout,
+                )
+                self._frames[write] = frame
+            if self.link.send_config(frame):
+                self._unsent.discard(write.pin)
+                logger.debug("pin %d -> %s %d", write.pin, write.mode.name, write.value)
+            elif write.pin not in self._unsent:
+                self._unsent.add(write.pin)
+                logger.warning("MALOS is not taking configs fast enough; pin %d held", write.pin)
+
+    def _resend_held(self) -> None:
+        if self._unsent:
+            self._send([self.pins.rewrite(pin) for pin in sorted(self._unsent)])
+
+    # -- states ----------------------------------------------------------------------------------
+
+    def _publish_change(self, state: PinState, now: float) -> None:
+        """Publish a pin's new state, at most `mqtt.max_state_rate` times a second: a pin that
+        changes faster has its latest state published as soon as the limit allows."""
+        pin = state.spec.pin
+        if pin in self._held_states:
+            return  # its timer publishes whatever the level is by then
+        wait = self._state_limits[pin].wait(now)
+        if not wait:
+            self._publish_state(state)
+            return
+        self._held_states.add(pin)
+        self.hub.timers.call_later(wait, lambda: self._release_state(state))
+        if now - self._rate_reported.get(pin, float("-inf")) >= RATE_WARNING_EVERY:
+            self._rate_reported[pin] = now
+            self.hub.report(
+                f"pin {pin} changes more than {self.hub.config.mqtt.max_state_rate} times a "
+                "second; its state is published at that rate (the latest level always), see "
+                "mqtt.max_state_rate",
+                source="driver",
+                pin=pin,
+            )
+
+    def _release_state(self, state: PinState) -> None:
+        self._held_states.discard(state.spec.pin)
+        if state.level is not None:
+            self._publish_change(state, self.hub.timers.clock())
+
+    def _publish_state(self, state: PinState) -> None:
+        assert state.level is not None
+        self.hub.publish(
+            self._state_topics[state.spec.pin],
+            state.payload(state.level),
+            qos=self.hub.config.mqtt.qos,
+            retain=True,
+        )
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def _on_command(self, topic: str, payload: bytes, retained: bool) -> None:
+        """A `set` topic that is not a configured output's own: refused with the reason, unless
+        it still names one (a pin number written with a leading zero)."""
+        segment = self.topics.pin_segment(topic)
+        if segment is None:
+            return  # not `<base>/gpio/<pin>/set`, e.g. a deeper topic under the filter
+        pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
+        if pin is None or pin >= PIN_COUNT:
+            self.hub.report(f"{shorten(topic)}: {shorten(segment)!r} is not a pin number 0..15")
+            return
+        state = self.pins.get(pin)
+        if state is None:
+            self.hub.report(f"pin {pin} is not configured", pin=pin)
+            return
+        if not state.is_output:
+            self.hub.report(f"pin {pin} is an input; only output pins accept commands", pin=pin)
+            return
+        self._on_pin_command(state, payload)
+
+    def _on_pin_command(self, state: PinState, payload: bytes) -> None:
+        spec = state.spec
+        pin = spec.pin
+        command = _parse_command(payload, spec.payload_on, spec.payload_off)
+        if isinstance(command, Refusal):
+            self.hub.report(f"pin {pin}: {command.reason}", pin=pin)
+            return
+        if command.action is Action.NOTHING:
+            return
+        write = self._apply(state, command)
+        if write is not None and not self.alive:
+            self._hold(state, write)
+
+    def _hold(self, state: PinState, write: PinWrite) -> None:
+        """A command while the driver is away: kept; one report per outage, the count later."""
+        self._held_commands += 1
+        pin, wanted = state.spec.pin, "on" if state.is_on(write.value) else "off"
+        if self._held_commands > 1:
+            logger.debug("MALOS away: pin %d will be %s when it is back", pin, wanted)
+            return
+        away, when = (
+            ("has not sent its first update yet", "once it is up")
+            if self._last_frame is None
+            else ("is not sending updates", "when it is back")
+        )
+        self.hub.report(
+            f"MALOS driver {away}; pin {pin} will be {wanted} {when} (commands until then "
+            "are kept, the last one per pin is applied)",
+            pin=pin,
+        )
+
+    def _apply(self, state: PinState, command: Command) -> PinWrite | None:
+        """Send a command to the driver; schedule the end of a pulse."""
+        pin = state.spec.pin
+        self.pulses.cancel(pin)  # a new command replaces a pulse in progress
+        write = self.pins.command(state, command.action, self.hub.timers.clock())
+        if write is None:
+            return None
+        self._send([write])
+        turned_on = state.is_on(write.value)
+        duration_ms = command.duration_ms
+        if duration_ms is None and turned_on:
+            duration_ms = state.spec.pulse_ms
+        if duration_ms is not None:
+            self.pulses.start(pin, duration_ms / 1000, Action.OFF if turned_on else Action.ON)
+        return write
+
+    def _end_pulse(self, pin: int, back: Action) -> None:
+        state = self.pins.get(pin)
+        assert state is not None
+        write = self.pins.command(state, back, self.hub.timers.clock())
+        if write is not None:
+            self._send([write])
+
+
+__all__ = ["GpioDriver"]
