@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
+from mqtt_gpio_bridge.cli import main
 from mqtt_gpio_bridge.config import (
     BridgeConfig,
     HomeAssistantConfig,
+    MqttConfig,
     PinSpec,
+    Secret,
     default_node_id,
     load_config,
     parse_config,
@@ -306,7 +310,7 @@ def test_pin_number_range(tmp_path: Path, pin: int, problem: str) -> None:
 
 def test_pin_number_must_be_an_integer(tmp_path: Path) -> None:
     assert problems_with_pin('pin: "3", mode: input', tmp_path) == [
-        "pins[0].pin: Input should be a valid integer, got '3'"
+        "pins[0].pin: must be a whole number, got '3'"
     ]
 
 
@@ -316,7 +320,7 @@ def test_mode_is_required(tmp_path: Path) -> None:
 
 def test_mode_must_be_input_or_output(tmp_path: Path) -> None:
     assert problems_with_pin("pin: 3, mode: out", tmp_path) == [
-        "pins[0].mode: Input should be 'input' or 'output', got 'out'"
+        "pins[0].mode: must be 'input' or 'output', got 'out'"
     ]
 
 
@@ -342,7 +346,7 @@ def test_unquoted_initial_boolean_is_what_the_user_meant(
 
 def test_initial_must_be_on_or_off(tmp_path: Path) -> None:
     assert problems_with_pin("pin: 1, mode: output, initial: high", tmp_path) == [
-        "pins[0].initial: Input should be 'on' or 'off', got 'high'"
+        "pins[0].initial: must be 'on' or 'off', got 'high'"
     ]
 
 
@@ -420,7 +424,7 @@ def test_payload_length_limit(tmp_path: Path) -> None:
 
 def test_inverted_must_be_a_boolean(tmp_path: Path) -> None:
     assert problems_with_pin('pin: 0, mode: output, inverted: "maybe"', tmp_path) == [
-        "pins[0].inverted: Input should be a valid boolean, got 'maybe'"
+        "pins[0].inverted: must be true or false, got 'maybe'"
     ]
 
 
@@ -451,7 +455,7 @@ pins:
     )
 
     assert problems == [
-        "mqtt.qos: Input should be a valid integer, got '1'",
+        "mqtt.qos: must be a whole number, got '1'",
         "pins[1].payload_on: YAML read an unquoted ON/on/yes/true as the boolean true; "
         'quote it, e.g. payload_on: "ON"',
         "pins[1].pin: pin 3 is already configured at pins[0]",
@@ -476,7 +480,7 @@ def test_duplicates_are_checked_when_models_are_built_directly() -> None:
         ("qos", "3", "3 is out of range 0..2"),
         ("keepalive", "4", "4 is out of range 5..3600"),
         ("keepalive", "3601", "3601 is out of range 5..3600"),
-        ("port", "1883.0", "Input should be a valid integer, got 1883.0"),
+        ("port", "1883.0", "must be a whole number, got 1883.0"),
         ("host", '""', "must not be empty"),
         ("client_id", '""', "must not be empty"),
         ("base_topic", '""', "must not be empty"),
@@ -533,7 +537,7 @@ def test_numeric_password_is_refused_without_echoing_it(tmp_path: Path) -> None:
         ("update_interval", "0", "must be greater than 0 and at most 60 seconds, got 0"),
         ("update_interval", "61", "must be greater than 0 and at most 60 seconds, got 61"),
         ("update_interval", ".inf", "must be a finite number of seconds, got inf"),
-        ("update_interval", '"0.1"', "Input should be a valid number, got '0.1'"),
+        ("update_interval", '"0.1"', "must be a number of seconds, got '0.1'"),
         ("keepalive_interval", "-1", "must be greater than 0 seconds, got -1"),
         ("ping_timeout", "0", "must be greater than 0 seconds, got 0"),
         (
@@ -597,7 +601,7 @@ def test_homeassistant_rules(tmp_path: Path) -> None:
     )
 
     assert problems == [
-        "homeassistant.discovery: Input should be a valid boolean, got 'yes'",
+        "homeassistant.discovery: must be true or false, got 'yes'",
         "homeassistant.prefix: must not start or end with '/'",
         "homeassistant.device_name: must not be empty",
     ]
@@ -673,7 +677,7 @@ extra: 1
         "homeassistant.node_id: 'a b' may only contain letters, digits, '_' and '-'",
         "pins[0].pin: 16 is out of range 0..15",
         "pins[1].initial: only outputs have an initial state; pin 1 is an input",
-        "pins[2].mode: Input should be 'input' or 'output', got 'sideways'",
+        "pins[2].mode: must be 'input' or 'output', got 'sideways'",
         "extra: unknown key",
     ]
 
@@ -766,7 +770,7 @@ def test_a_key_written_twice_is_an_error_not_a_silent_override(tmp_path: Path) -
         load_config(path)
     assert caught.value.problems == [
         f"{path}: invalid YAML at line 5, column 1: "
-        "key 'pins' appears twice (while reading a mapping)"
+        "key 'pins' appears twice (first written at line 1, column 1)"
     ]
 
 
@@ -1165,9 +1169,9 @@ def test_retained_commands_ignore_case_and_whitespace(
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("obey", "Input should be 'ignore' or 'apply', got 'obey'"),
-        ("yes", "Input should be 'ignore' or 'apply', got the boolean true"),
-        ("1", "Input should be 'ignore' or 'apply', got 1"),
+        ("obey", "must be 'ignore' or 'apply', got 'obey'"),
+        ("yes", "must be 'ignore' or 'apply', got the boolean true"),
+        ("1", "must be 'ignore' or 'apply', got 1"),
     ],
 )
 def test_retained_commands_must_be_ignore_or_apply(
@@ -1190,9 +1194,9 @@ def test_max_state_rate_range_edges_are_accepted(tmp_path: Path) -> None:
         ("0", "0 is out of range 1..1000"),
         ("1001", "1001 is out of range 1..1000"),
         ("-5", "-5 is out of range 1..1000"),
-        ("2.5", "Input should be a valid integer, got 2.5"),
-        ('"20"', "Input should be a valid integer, got '20'"),
-        ("true", "Input should be a valid integer, got the boolean true"),
+        ("2.5", "must be a whole number, got 2.5"),
+        ('"20"', "must be a whole number, got '20'"),
+        ("true", "must be a whole number, got the boolean true"),
     ],
 )
 def test_max_state_rate_must_be_an_integer_in_range(
@@ -1216,3 +1220,159 @@ def test_topics_starting_with_a_dollar_are_the_brokers(section: str, key: str) -
     (line,) = problems_of_document({section: {key: "$home"}})
 
     assert line.startswith(f"{section}.{key}: must not start with '$'"), line
+
+
+# --- YAML mistakes: the line of the mistake, and where what PyYAML was reading started -------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "mqtt:\n  host localhost\n  port: 1883\n" + MINIMAL,
+            "invalid YAML at line 3, column 7: mapping values are not allowed here "
+            "(is the ':' after the key on line 2 missing?)",
+        ),
+        (
+            "mqtt:\n  host: a\n port: 1\n" + MINIMAL,
+            "invalid YAML at line 3, column 2: expected <block end>, but found "
+            "'<block mapping start>' (while parsing a block mapping that started at line 1, "
+            "column 1)",
+        ),
+        (
+            "pins:\n  - pin: 0\n    mode: output\n   name: x\n",
+            "invalid YAML at line 4, column 4: expected <block end>, but found "
+            "'<block mapping start>' (while parsing a block collection that started at "
+            "line 2, column 3)",
+        ),
+        (
+            'mqtt:\n  host: "localhost\n  port: 1883\n' + MINIMAL,
+            "invalid YAML at line 5, column 1: found unexpected end of stream "
+            "(while scanning a quoted scalar that started at line 2, column 9)",
+        ),
+        (
+            "mqtt:\n  host: [127.0.0.1\npins: []\n",
+            "invalid YAML at line 3, column 5: expected ',' or ']', but got ':' "
+            "(while parsing a flow sequence that started at line 2, column 9)",
+        ),
+        (
+            "pins:\n  - {pin: 0, mode: output\n  - {pin: 1, mode: input}\n",
+            "invalid YAML at line 3, column 5: expected ',' or '}', but got '{' "
+            "(while parsing a flow mapping that started at line 2, column 5)",
+        ),
+        (
+            "mqtt:\n\thost: a\n",
+            "invalid YAML at line 2, column 1: found character '\\t' that cannot start any "
+            "token (while scanning for the next token); YAML takes no tabs there: indent with "
+            "spaces",
+        ),
+        (
+            "mqtt:\n  host: a: b\n" + MINIMAL,
+            "invalid YAML at line 2, column 10: mapping values are not allowed here",
+        ),
+    ],
+    ids=[
+        "missing-colon",
+        "bad-indent",
+        "bad-indent-in-list",
+        "unclosed-quote",
+        "unclosed-bracket",
+        "unclosed-brace",
+        "tab",
+        "colon-in-value",
+    ],
+)
+def test_yaml_mistakes_name_the_line_to_look_at(tmp_path: Path, text: str, problem: str) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert caught.value.problems == [f"{path}: {problem}"]
+
+
+# --- the password source: read by validation and at run time, never by construction --------
+
+
+def test_building_mqtt_config_touches_neither_files_nor_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("construction read a file or the environment")
+
+    monkeypatch.setattr("builtins.open", refuse)
+    monkeypatch.setattr(os, "access", refuse)
+    monkeypatch.setattr(os.environ, "get", refuse)
+
+    from_file = MqttConfig(username="u", password_file=str(tmp_path / "missing"))
+    from_env = MqttConfig(username="u", password_env="MQTT_GPIO_BRIDGE_TEST_UNSET")
+
+    assert from_file.password_file == str(tmp_path / "missing")
+    assert from_env.password_env == "MQTT_GPIO_BRIDGE_TEST_UNSET"
+
+
+def test_a_built_config_reads_its_password_source_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MQTT_GPIO_BRIDGE_TEST_UNSET", raising=False)
+    missing = tmp_path / "missing"
+    from_file = MqttConfig(username="u", password_file=str(missing))
+    from_env = MqttConfig(username="u", password_env="MQTT_GPIO_BRIDGE_TEST_UNSET")
+
+    with pytest.raises(ConfigError) as file_error:
+        from_file.secret()
+    with pytest.raises(ConfigError) as env_error:
+        from_env.secret()
+
+    assert file_error.value.problems == [
+        f"mqtt.password_file: cannot read: [Errno 2] No such file or directory: '{missing}'"
+    ]
+    assert env_error.value.problems == ["mqtt.password_env: MQTT_GPIO_BRIDGE_TEST_UNSET is not set"]
+    missing.write_text("later\n")
+    assert from_file.secret() == "later"
+
+
+def test_the_rules_that_need_no_reading_still_hold_on_construction() -> None:
+    with pytest.raises(ValueError, match="set only one of password, password_file"):
+        MqttConfig(username="u", password=Secret("x"), password_file="/run/secrets/mqtt")
+    with pytest.raises(ValueError, match=r"password_env: a password needs mqtt\.username"):
+        MqttConfig(password_env="X")
+    with pytest.raises(ValueError, match="password: contains a lone surrogate"):
+        MqttConfig(username="u", password=Secret("a\ud800"))
+
+
+def test_validation_reads_the_password_source_and_reports_it_with_everything_else(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "missing"
+    document = {
+        "mqtt": {
+            "username": "u",
+            "password_file": str(missing),
+            "reconnect_min": 10,
+            "reconnect_max": 5,
+        },
+        "pins": [{"pin": 0, "mode": "sideways"}],
+    }
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+
+    assert caught.value.problems == [
+        f"mqtt.password_file: cannot read: [Errno 2] No such file or directory: '{missing}'",
+        "mqtt.reconnect_min: must not exceed mqtt.reconnect_max (5 s)",
+        "pins[0].mode: must be 'input' or 'output', got 'sideways'",
+    ]
+
+
+def test_check_config_reports_an_unreadable_password_file_with_its_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing"
+    path = write(tmp_path, f"mqtt: {{username: u, password_file: '{missing}'}}\n" + MINIMAL)
+
+    assert main(["check-config", "--config", str(path)]) == 2
+
+    assert (
+        f"  mqtt.password_file: cannot read: [Errno 2] No such file or directory: '{missing}'"
+    ) in capsys.readouterr().err.splitlines()

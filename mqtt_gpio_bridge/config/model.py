@@ -1,0 +1,333 @@
+"""The configuration: frozen dataclasses, one per section of the YAML file (the `mqtt`
+section is in `broker.py`), and `BridgeConfig`, the whole file.
+
+Each field is declared once: its type, its rule (in `Annotated[...]`, see `rules.py`), its
+default and its description (`metadata=_doc(...)`, from which `reference.py` writes
+docs/configuration.md). Direct construction checks the cross-field rules in `__post_init__`;
+`parse_config` checks it all.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import voluptuous as vol
+
+from ..malos.gpio.codec import PIN_COUNT
+from ..malos.gpio.commands import MAX_PULSE_MS, MIN_PULSE_MS
+from .broker import MqttConfig, TlsConfig
+from .kinds import (
+    Flag,
+    Host,
+    NonEmptyText,
+    OptionalName,
+    OptionalText,
+    Payload,
+    Seconds,
+    TopicPrefix,
+    _doc,
+)
+from .messages import Loc, _describe
+from .password import _password_readable
+from .rules import _choice, _integer, _on_off, _refuse_broken, _Rule, _seconds, _shows, _text, _word
+from .schema import _section, _validator
+from .strings import MAX_NODE_ID_LENGTH, MQTT_MAX_BYTES, _discovery_topic, _node_id
+
+__all__ = [
+    "BridgeConfig",
+    "HomeAssistantConfig",
+    "MalosConfig",
+    "MqttConfig",
+    "PinSpec",
+    "TlsConfig",
+    "default_node_id",
+]
+
+# The driver starts with a 1.0 s delay between updates and only applies a new delay after
+# the sleep in progress, so anything shorter would call the driver gone right at start.
+MIN_OFFLINE_AFTER = 1.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MalosConfig:
+    """Where the MALOS GPIO driver listens and how the bridge paces it."""
+
+    host: Host = field(default="127.0.0.1", metadata=_doc("where the MALOS GPIO driver listens"))
+    # The driver uses four consecutive ports: config, keep-alive, errors, updates.
+    base_port: Annotated[
+        int, _Rule(_integer(1, 65532, " (the driver uses base_port to base_port + 3)"))
+    ] = field(
+        default=20049,
+        metadata=_doc(
+            "the driver's first port: it uses `base_port` to `base_port + 3` (config, "
+            "keep-alive, errors, updates)"
+        ),
+    )
+    update_interval: Annotated[float, _Rule(_seconds(maximum=60))] = field(
+        default=0.1,
+        metadata=_doc("seconds between driver updates (sent as `delay_between_updates`)"),
+    )
+    keepalive_interval: Seconds = field(
+        default=1.0,
+        metadata=_doc("seconds between keep-alive pings; must be below `ping_timeout`"),
+    )
+    ping_timeout: Seconds = field(
+        default=5.0,
+        metadata=_doc(
+            "sent as `timeout_after_last_ping`: the driver stops its updates this long after "
+            "the last ping"
+        ),
+    )
+    offline_after: Annotated[
+        float,
+        _Rule(
+            _seconds(
+                minimum=MIN_OFFLINE_AFTER,
+                why=" (the driver starts with 1 s between updates and would look offline at start)",
+            )
+        ),
+    ] = field(
+        default=3.0,
+        metadata=_doc(
+            "seconds without a driver update before `status` reads `offline`; more than "
+            "`update_interval` (the driver starts with 1 s between updates)"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[Loc, str]] = []
+        if self.keepalive_interval >= self.ping_timeout:
+            problems.append(
+                (
+                    ("keepalive_interval",),
+                    f"must be less than malos.ping_timeout ({self.ping_timeout:g} s), or the "
+                    "driver stops sending updates between two pings",
+                )
+            )
+        if self.offline_after <= self.update_interval:
+            problems.append(
+                (
+                    ("offline_after",),
+                    f"must be greater than malos.update_interval ({self.update_interval:g} s), "
+                    "or every pause between updates would look like an outage",
+                )
+            )
+        _refuse_broken(problems)
+
+
+def default_node_id() -> str:
+    """Derive a Home Assistant node id from this machine's host name.
+
+    Returns:
+        `matrix_` plus the lower-cased host name with every run of characters outside
+        `[a-z0-9_]` replaced by one `_`, e.g. `matrix_raspberrypi`; at most
+        `MAX_NODE_ID_LENGTH` characters.
+    """
+    slug = re.sub(r"[^a-z0-9_]+", "_", socket.gethostname().lower())
+    slug = re.sub(r"_+", "_", slug).strip("_")
+    return f"matrix_{slug}"[:MAX_NODE_ID_LENGTH].rstrip("_") if slug else "matrix"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HomeAssistantConfig:
+    """Home Assistant MQTT discovery."""
+
+    discovery: Flag = field(default=True, metadata=_doc("Home Assistant MQTT discovery"))
+    prefix: TopicPrefix = field(
+        default="homeassistant",
+        metadata=_doc(
+            "the discovery prefix; the same rules as `mqtt.base_topic`, and "
+            "`<prefix>/binary_sensor/<node_id>/gpio15/config` must fit in MQTT's 65535 bytes"
+        ),
+    )
+    node_id: Annotated[str, _Rule(_text, _node_id)] = field(
+        default_factory=default_node_id,
+        metadata=_doc(
+            "identifies the board in discovery topics, unique ids and the default client id; "
+            "derived from the host name, so two boards never collide by default",
+            "`matrix_<hostname>`",
+        ),
+    )
+    device_name: NonEmptyText = field(
+        default="MATRIX GPIO", metadata=_doc("the device's name in Home Assistant")
+    )
+    model: NonEmptyText = field(
+        default="MATRIX Creator", metadata=_doc("the device's model in Home Assistant")
+    )
+
+    def __post_init__(self) -> None:
+        # The prefix's own rule cannot know the node id, which is part of the longest topic.
+        room = MQTT_MAX_BYTES - len(_discovery_topic("", self.node_id).encode("utf-8"))
+        size = len(self.prefix.encode("utf-8", "surrogatepass"))
+        if size > room:
+            longest = _discovery_topic("<homeassistant.prefix>", self.node_id)
+            _refuse_broken(
+                [
+                    (
+                        ("prefix",),
+                        f"must be at most {room} bytes in UTF-8 (so that {longest} fits in "
+                        f"MQTT's {MQTT_MAX_BYTES}), got {size}",
+                    )
+                ]
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinSpec:
+    """One GPIO pin the bridge exposes."""
+
+    pin: Annotated[int, _Rule(_integer(0, PIN_COUNT - 1))] = field(
+        metadata=_doc("the pin's number in MALOS numbering (not the header's pin numbers)")
+    )
+    mode: Annotated[Literal["input", "output"], _Rule(_word, _choice("input", "output"))] = field(
+        metadata=_doc("whether the bridge reads the pin or drives it (case is ignored)")
+    )
+    name: OptionalName = field(default=None, metadata=_doc("a friendly name"))
+    inverted: Flag = field(
+        default=False, metadata=_doc("swap on and off against the electrical level")
+    )
+    initial: Annotated[
+        Literal["on", "off"] | None, _Rule(_on_off, _choice("on", "off"), nullable=True)
+    ] = field(
+        default=None,
+        metadata=_doc(
+            "outputs only: the level at start (an unquoted on/off/yes/no means what it "
+            "says). Absent: the bridge reads the pin's level from the first update and makes "
+            "it an output at that level (no glitch)"
+        ),
+    )
+    payload_on: Payload = field(
+        default="ON",
+        metadata=_doc(
+            "the state payload for on, also accepted as a command. Quote it: YAML reads a bare "
+            "`ON` as a boolean, which is refused with a hint"
+        ),
+    )
+    payload_off: Payload = field(
+        default="OFF",
+        metadata=_doc(
+            "the state payload for off, also accepted as a command; must differ from "
+            "`payload_on`, ignoring case. Quote it, as `payload_on`"
+        ),
+    )
+    device_class: OptionalText = field(
+        default=None, metadata=_doc("for Home Assistant, e.g. `door`")
+    )
+    icon: OptionalText = field(default=None, metadata=_doc("for Home Assistant, e.g. `mdi:door`"))
+    # Outputs only: a plain "on" command becomes a press of this many milliseconds.
+    pulse_ms: Annotated[int | None, _Rule(_integer(MIN_PULSE_MS, MAX_PULSE_MS), nullable=True)] = (
+        field(
+            default=None,
+            metadata=_doc(
+                'outputs only: a plain "on" becomes a press of this many milliseconds '
+                "(garage doors, doorbells)"
+            ),
+        )
+    )
+
+    @property
+    def is_output(self) -> bool:
+        """Whether the bridge drives this pin (and accepts commands for it)."""
+        return self.mode == "output"
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[Loc, str]] = []
+        if self.initial is not None and not self.is_output:
+            problems.append(
+                (("initial",), f"only outputs have an initial state; pin {self.pin} is an input")
+            )
+        if self.pulse_ms is not None and not self.is_output:
+            problems.append(
+                (("pulse_ms",), f"only outputs can be pulsed; pin {self.pin} is an input")
+            )
+        # Commands are matched case-insensitively, so these must stay distinguishable.
+        if self.payload_on.casefold() == self.payload_off.casefold():
+            problems.append(
+                (
+                    ("payload_off",),
+                    f'must differ from payload_on ("{self.payload_on}"), ignoring case',
+                )
+            )
+        _refuse_broken(problems)
+
+
+@_shows("a list of pins (`pins[]` below)")
+def _pins(value: object, key: str) -> tuple[PinSpec, ...]:
+    if value is None or (isinstance(value, list | tuple) and not value):
+        raise vol.Invalid("at least one pin must be configured")
+    if not isinstance(value, list | tuple):
+        raise vol.Invalid(
+            f"must be a list of pins, e.g. [{{pin: 0, mode: output}}], got {_describe(value)}"
+        )
+    # Every pin is checked, and duplicates are found on the raw items, so that all problems
+    # are reported at once even when some pin is invalid.
+    validate = _validator(PinSpec)
+    pins: list[PinSpec] = []
+    problems: list[vol.Invalid] = []
+    for index, item in enumerate(value):
+        try:
+            pins.append(validate(item))
+        except vol.Invalid as exc:
+            exc.prepend([index])
+            problems.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    problems += [vol.Invalid(message, path=list(loc)) for loc, message in _duplicate_pins(value)]
+    if problems:
+        raise vol.MultipleInvalid(problems)
+    return tuple(pins)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeConfig:
+    """The whole configuration file."""
+
+    # Validating the `mqtt` section also reads the password file or variable it names.
+    mqtt: Annotated[MqttConfig, _Rule(_section(MqttConfig, _password_readable))] = field(
+        default_factory=MqttConfig, metadata=_doc("the MQTT broker and the topic layout")
+    )
+    malos: Annotated[MalosConfig, _Rule(_section(MalosConfig))] = field(
+        default_factory=MalosConfig, metadata=_doc("the MALOS GPIO driver")
+    )
+    homeassistant: Annotated[HomeAssistantConfig, _Rule(_section(HomeAssistantConfig))] = field(
+        default_factory=HomeAssistantConfig, metadata=_doc("Home Assistant MQTT discovery")
+    )
+    pins: Annotated[
+        tuple[PinSpec, ...], _Rule(_pins, missing="at least one pin must be configured")
+    ] = field(metadata=_doc("the pins the bridge exposes: at least one, each pin once"))
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id: the configured one, else one unique to this node."""
+        if self.mqtt.client_id is not None:
+            return self.mqtt.client_id
+        return f"mqtt-gpio-bridge-{self.homeassistant.node_id}"
+
+    def __post_init__(self) -> None:
+        if not self.pins:
+            _refuse_broken([(("pins",), "at least one pin must be configured")])
+        _refuse_broken([(("pins", *loc), message) for loc, message in _duplicate_pins(self.pins)])
+
+
+def _duplicate_pins(items: Sequence[object]) -> list[tuple[Loc, str]]:
+    first_index: dict[int, int] = {}
+    problems: list[tuple[Loc, str]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, PinSpec):
+            pin: object = item.pin
+        elif isinstance(item, dict):
+            pin = item.get("pin")
+        else:
+            continue
+        # Only pins that are valid on their own; a bad pin number has its own problem.
+        if not isinstance(pin, int) or isinstance(pin, bool) or not 0 <= pin < PIN_COUNT:
+            continue
+        if pin in first_index:
+            problems.append(
+                ((index, "pin"), f"pin {pin} is already configured at pins[{first_index[pin]}]")
+            )
+        else:
+            first_index[pin] = index
+    return problems

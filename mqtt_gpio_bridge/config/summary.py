@@ -1,0 +1,54 @@
+"""`summarize`: a configuration in a few human lines, for `check-config`."""
+
+from __future__ import annotations
+
+from ..mqtt.topics import Topics
+from .model import BridgeConfig
+
+
+def summarize(config: BridgeConfig) -> list[str]:
+    """Describe a configuration in a few human lines (for `check-config`).
+
+    Args:
+        config: a validated configuration.
+
+    Returns:
+        One line for the broker, one for how commands and states are paced, one for the
+        driver, one per pin and one for Home Assistant discovery. The password is never
+        included.
+    """
+    mqtt, malos, ha = config.mqtt, config.malos, config.homeassistant
+    user = f" (user {mqtt.username})" if mqtt.username is not None else ""
+    if mqtt.tls is not None:
+        user += ", TLS" + (" without host name check" if mqtt.tls.insecure else "")
+    retained = "applied" if mqtt.retained_commands == "apply" else "ignored"
+    lines = [
+        f"mqtt {mqtt.host}:{mqtt.port} as {config.client_id}{user}, "
+        f"base topic {mqtt.base_topic}, qos {mqtt.qos}",
+        f"retained commands {retained}, at most {mqtt.max_state_rate} states a second per pin",
+        f"malos {malos.host}:{malos.base_port}..{malos.base_port + 3}, "
+        f"updates every {malos.update_interval:g} s, offline after {malos.offline_after:g} s",
+    ]
+    topics = Topics(mqtt.base_topic)
+    for spec in config.pins:
+        line = f"pin {spec.pin} {spec.mode}"
+        if spec.name is not None:
+            line += f' "{spec.name}"'
+        line += f" -> {topics.state(spec.pin)}"
+        if spec.is_output:
+            line += f", commands on {topics.command(spec.pin)}"
+        notes = []
+        if spec.inverted:
+            notes.append("inverted")
+        if spec.initial is not None:
+            notes.append(f"initial {spec.initial}")
+        if spec.pulse_ms is not None:
+            notes.append(f"on = {spec.pulse_ms} ms pulse")
+        if notes:
+            line += f" ({', '.join(notes)})"
+        lines.append(line)
+    if ha.discovery:
+        lines.append(f"home assistant discovery on, prefix {ha.prefix}, node_id {ha.node_id}")
+    else:
+        lines.append("home assistant discovery off")
+    return lines
