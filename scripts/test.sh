@@ -2,6 +2,13 @@
 # Run the test suite against a real Mosquitto, installing what a fresh Debian machine lacks:
 # mosquitto and its clients (the broker the tests start), systemd-analyze (checks the unit in
 # deploy/), the venv. Extra arguments go to pytest, e.g. scripts/test.sh -k simulator
+#
+# Without Mosquitto (and without apt), the tests that need no broker run on their own: every test
+# that needs one is marked `broker` (tests/conftest.py), so after `scripts/bootstrap.sh dev`:
+#   .venv/bin/python -m pytest -m "not broker"
+#
+# VENV and PYTHON choose the venv and the Python that creates it (see scripts/bootstrap.sh);
+# .ci/run runs this script once per supported Python, each in its own venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -18,4 +25,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 scripts/bootstrap.sh dev
-exec .venv/bin/python -m pytest "$@"
+exec "${VENV:-.venv}/bin/python" -m pytest "$@"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mqtt_gpio_bridge.malos.gpio.codec import PinMode
 
-from .conftest import MqttProbe, Rig, wait_until
+from .helpers import MqttProbe, Rig, wait_until
 
 PINS = [
     {"pin": 0, "mode": "output", "name": "Relay", "initial": "off"},
@@ -144,7 +144,7 @@ def test_empty_payload_is_a_harmless_no_op(rig: Rig) -> None:
 
 def test_driver_errors_are_republished(rig: Rig) -> None:
     simulator = rig.simulator
-    from .test_simulator import RawClient
+    from .helpers import RawClient
 
     base = rig.start(PINS)
     other = RawClient(simulator.base_port)  # another MALOS client sends garbage

@@ -12,7 +12,7 @@ from mqtt_gpio_bridge.config import BridgeConfig, parse_config
 from mqtt_gpio_bridge.homeassistant.discovery import announcements, entity_config, stale_topics
 from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
+from .helpers import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
 
 PINS: list[dict[str, Any]] = [
     {"pin": 0, "mode": "output", "name": "Relay", "initial": "off", "icon": "mdi:power"},
@@ -101,7 +101,6 @@ def test_unnamed_pin_is_called_gpio_n_and_topics_follow_the_component() -> None:
         "homeassistant/switch/kitchen/gpio7/config",
         "homeassistant/binary_sensor/kitchen/gpio8/config",
     ]
-    assert all(a.retain for a in announcements(config))
     assert json.loads(announcements(config)[0].payload)["name"] == "GPIO 7"
 
 
@@ -214,7 +213,7 @@ def test_two_boards_on_one_broker_do_not_interfere(
     simulator: SimulatedDriver,
     probe: MqttProbe,
 ) -> None:
-    from .conftest import free_port_block
+    from .helpers import free_port_block
 
     other_port = free_port_block()
     with SimulatedDriver("127.0.0.1", other_port) as other_board:

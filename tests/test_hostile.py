@@ -50,7 +50,7 @@ from mqtt_gpio_bridge.malos.gpio.commands import (
 )
 from mqtt_gpio_bridge.sim.codec import decode_pin_config, encode_levels
 
-from .conftest import MqttProbe, Rig, wait_until
+from .helpers import MqttProbe, Rig, wait_until
 
 PROPERTY = settings(
     max_examples=300,

@@ -22,7 +22,7 @@ import yaml
 from mqtt_gpio_bridge.cli import main
 from mqtt_gpio_bridge.config import load_config
 
-from .conftest import free_port, port_open, wait_until
+from .helpers import free_port, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -39,7 +39,10 @@ EXAMPLE_CONFIGS = sorted(
     for pattern in ("*.yaml", "*.yml", "deploy/**/*.yaml", "examples/**/*.yaml")
     for path in ROOT.glob(pattern)
     # config.yaml is the user's own (see USER_SUPPLIED), not an example of the repository.
-    if path.name != COMPOSE.name and path.relative_to(ROOT).as_posix() not in USER_SUPPLIED
+    if path.name != COMPOSE.name
+    and path.relative_to(ROOT).as_posix() not in USER_SUPPLIED
+    # Tools' own files (.pre-commit-config.yaml) are not bridge configs.
+    and not path.name.startswith(".")
 )
 
 
@@ -201,6 +204,7 @@ def test_compose_simulator_is_where_the_bridge_looks() -> None:
     assert services["simulator"]["healthcheck"] == {"disable": True}
 
 
+@pytest.mark.broker  # starts Mosquitto itself, without the `broker` fixture
 def test_mosquitto_conf_starts_a_broker(tmp_path: Path) -> None:
     """deploy/mosquitto.conf, with the container's paths moved here, runs the local Mosquitto."""
     if shutil.which("mosquitto") is None:

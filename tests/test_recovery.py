@@ -11,7 +11,7 @@ import pytest
 from mqtt_gpio_bridge.malos.gpio.codec import PinMode
 from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, Rig, bridge_config, wait_until
+from .helpers import BridgeThread, Broker, MqttProbe, Rig, bridge_config, wait_until
 
 OUTPUTS_AND_INPUT = [
     {"pin": 0, "mode": "output", "initial": "off"},

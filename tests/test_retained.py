@@ -15,7 +15,7 @@ import pytest
 from mqtt_gpio_bridge.malos.gpio.codec import PinMode
 from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, Rig, bridge_config, free_port, wait_until
+from .helpers import BridgeThread, Broker, MqttProbe, Rig, bridge_config, free_port, wait_until
 
 PINS = [
     {"pin": 0, "mode": "output", "initial": "off"},  # a relay

@@ -28,17 +28,21 @@ import yaml
 from mqtt_gpio_bridge.config import load_config
 from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
-from .conftest import BridgeThread, Broker, MqttProbe, bridge_config, port_open, wait_until
-from .conftest import free_port as _free_port
-from .test_cli import (
+from .helpers import (
     PINS,
     STARTUP,
+    BridgeThread,
+    Broker,
     Cli,
     ConfigFile,
-    cli,  # noqa: F401  (the fixture, used by name)
+    MqttProbe,
+    bridge_config,
+    port_open,
     run_cli,
+    wait_until,
     write_config,
 )
+from .helpers import free_port as _free_port
 
 USERNAME = "gpio-bridge"
 PASSWORD = "Kq7-secret-horse-Zx9"
@@ -287,7 +291,7 @@ def secure_rig(
     simulator: SimulatedDriver,
     probe_factory: Callable[..., MqttProbe],
     start_bridge: Callable[..., BridgeThread],
-    cli: Callable[..., Cli],  # noqa: F811
+    cli: Callable[..., Cli],
     malos_port: int,
     tmp_path: Path,
 ) -> SecureRig:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import zmq
 
 from mqtt_gpio_bridge.malos.gpio.codec import PinMode, decode_levels, encode_pin_config, pin_level
 from mqtt_gpio_bridge.sim.driver import (
@@ -21,53 +20,7 @@ from mqtt_gpio_bridge.sim.driver import (
 )
 from mqtt_gpio_bridge.sim.proto import DriverConfig
 
-from .conftest import wait_until
-
-
-class RawClient:
-    """A bare MALOS client: PUSH config and keep-alive, SUB errors and updates."""
-
-    def __init__(self, base_port: int) -> None:
-        self.context = zmq.Context()
-        self.config = self.context.socket(zmq.PUSH)
-        self.keepalive = self.context.socket(zmq.PUSH)
-        self.errors = self.context.socket(zmq.SUB)
-        self.updates = self.context.socket(zmq.SUB)
-        for offset, socket in enumerate((self.config, self.keepalive, self.errors, self.updates)):
-            socket.setsockopt(zmq.LINGER, 0)
-            if socket.type == zmq.SUB:
-                socket.setsockopt(zmq.SUBSCRIBE, b"")
-            socket.connect(f"tcp://127.0.0.1:{base_port + offset}")
-
-    def send(self, frame: bytes) -> None:
-        self.config.send(frame)
-
-    def ping(self) -> None:
-        self.keepalive.send(b"")
-
-    def update(self, timeout: float = 3.0) -> bytes | None:
-        if self.updates.poll(timeout * 1000):
-            return bytes(self.updates.recv())
-        return None
-
-    def error(self, timeout: float = 3.0) -> str | None:
-        if self.errors.poll(timeout * 1000):
-            return str(self.errors.recv_string())
-        return None
-
-    def drain(self) -> None:
-        while self.updates.poll(0):
-            self.updates.recv()
-
-    def levels_after_next_update(self) -> int:
-        """Skip any queued update, return the levels of the next fresh one."""
-        self.drain()
-        frame = self.update()
-        assert frame is not None, "no update"
-        return decode_levels(frame)
-
-    def close(self) -> None:
-        self.context.destroy(0)
+from .helpers import RawClient, wait_until
 
 
 @pytest.fixture
@@ -225,7 +178,10 @@ def test_a_restarted_driver_rewrites_every_pin_from_zeroed_shadow_registers(
         # ... until the first write, which rewrites the register from the zeroed shadow.
         client.send(fast(2, PinMode.OUTPUT, 1))
         wait_until(lambda: len(restarted.configs) == 1)
-        wait_until(lambda: client.levels_after_next_update() == 0b100, what="pin 7 reset")
+        wait_until(
+            lambda: client.ping() or client.levels_after_next_update() == 0b100,
+            what="pin 7 reset",
+        )
         assert board.direction == 0b100
 
 

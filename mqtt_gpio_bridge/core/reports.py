@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 REPORTS_PER_SECOND = 20
@@ -31,24 +32,40 @@ def report_json(text: str, source: str, pin: int | None, when: datetime | None =
     return json.dumps({"source": source, "error": text, "pin": pin, "time": stamp})
 
 
+def _utc_now() -> datetime:
+    """The current time, timezone-aware in UTC: the time stamp of a report."""
+    return datetime.now(UTC)
+
+
 class ReportThrottle:
     """Lets at most `limit` reports through per second and counts the others."""
 
-    def __init__(self, limit: int = REPORTS_PER_SECOND) -> None:
-        """Start with an empty window."""
+    def __init__(
+        self,
+        limit: int = REPORTS_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        """Start with an empty window.
+
+        Args:
+            limit: Reports let through per second at most.
+            clock: Monotonic seconds, which the one-second windows are measured on.
+            wall_clock: The time stamped on a report.
+        """
         self._limit = limit
+        self._clock = clock
+        self._wall_clock = wall_clock
         self._window_start = float("-inf")
         self._in_window = 0
         self._suppressed = 0
 
-    def admit(
-        self, text: str, source: str, pin: int | None, now: float | None = None
-    ) -> str | None:
+    def admit(self, text: str, source: str, pin: int | None) -> str | None:
         """The report to publish, or None if it is one too many this second.
 
         The first report after a thinned-out burst says how many were left out.
         """
-        moment = time.monotonic() if now is None else now
+        moment = self._clock()
         if moment - self._window_start >= 1.0:
             self._window_start, self._in_window = moment, 0
         self._in_window += 1
@@ -58,4 +75,4 @@ class ReportThrottle:
         if self._suppressed:
             text = f"{text} ({self._suppressed} earlier reports suppressed: too many per second)"
             self._suppressed = 0
-        return report_json(text, source, pin)
+        return report_json(text, source, pin, when=self._wall_clock())

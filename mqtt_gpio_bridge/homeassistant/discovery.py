@@ -26,7 +26,6 @@ class Announcement:
 
     topic: str
     payload: str
-    retain: bool = True
 
 
 def component(spec: PinSpec) -> str:
