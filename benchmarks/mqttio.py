@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness import BenchmarkError
+from common import BenchmarkError
 
 VERSION = "2.7.0"
 VENV = Path(__file__).resolve().parent / ".venv-mqttio"

@@ -32,155 +32,35 @@ import json
 import os
 import platform
 import resource
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import yaml
-from harness import HOST, BenchmarkError, accepts_connections, bindable, cpu_ticks, end_process
-from paho.mqtt.enums import CallbackAPIVersion
+from common import BenchmarkError
+from common.bridge import bridge_argv
+from common.facts import ROOT, cpu_model, mosquitto_version
+from common.mosquitto import NOT_PERSISTED, Mosquitto, mosquitto_missing
+from common.ports import HOST, wait_for
+from common.processes import TICKS, cpu_ticks, end_process, maps_library, status_kb
+from scale_mqtt import STEP_TIMEOUT, Recorder, ScaleError, read_retained, reserve_ports
 
 from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 
-ROOT = Path(__file__).resolve().parent.parent
 PINS = 16
 OUTPUTS = range(8)
 INPUTS = range(8, 16)
 START_TIMEOUT = 90.0
 """Seconds for all bridges to be online with every state and discovery config published."""
-STEP_TIMEOUT = 10.0
-"""Seconds for one command to reach its board, or one input to reach MQTT."""
 SETTLE = 0.5
 """Seconds to wait after a change before comparing every board (5 driver updates)."""
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class ScaleError(BenchmarkError):
-    """The run cannot go on (a peer would not start, a bridge died)."""
-
-
-# -- ports and processes ---------------------------------------------------------------------
-
-
-def free_port_block(count: int, taken: set[int]) -> int:
-    """A port p such that p .. p+count-1 are free on HOST and not handed out before."""
-    for _ in range(500):
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            base = int(sock.getsockname()[1])
-        block = set(range(base, base + count))
-        if base + count <= 65536 and not block & taken and all(map(bindable, block)):
-            taken |= block
-            return base
-    raise ScaleError(f"no block of {count} free ports on {HOST}")
-
-
-def wait_for(
-    condition: Callable[[], object], timeout: float, what: str, poll: float = 0.02
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise ScaleError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(poll)
-
-
-def status_kb(pid: int, key: str, name: str = "status") -> int:
-    """A `kB` line of /proc/<pid>/status (VmRSS, VmHWM) or /proc/<pid>/smaps_rollup (Pss)."""
-    with open(f"/proc/{pid}/{name}") as file:
-        for line in file:
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-    raise ScaleError(f"no {key} in /proc/{pid}/{name}")
-
-
-def maps_library(pid: int, needle: str) -> bool:
-    with open(f"/proc/{pid}/maps") as file:
-        return any(needle in line for line in file)
-
-
-# -- MQTT ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Message:
-    at: float
-    topic: str
-    payload: bytes
-    retain: bool
-
-    @property
-    def text(self) -> str:
-        return self.payload.decode(errors="replace")
-
-
-class Recorder:
-    """A paho client that keeps every message it receives on the given filters."""
-
-    def __init__(self, port: int, filters: list[str]) -> None:
-        self.messages: list[Message] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"scale-{uuid.uuid4().hex[:8]}"
-        )
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_args: self._subscribed.set()
-        self.client.connect(HOST, port, keepalive=30)
-        self.client.loop_start()
-        self.client.subscribe([(topic, 1) for topic in filters])
-        if not self._subscribed.wait(STEP_TIMEOUT):
-            raise ScaleError("the MQTT recorder could not subscribe")
-
-    def _on_message(self, _client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(
-                Message(time.monotonic(), message.topic, bytes(message.payload), message.retain)
-            )
-
-    def snapshot(self) -> list[Message]:
-        with self._lock:
-            return list(self.messages)
-
-    def last(self, topic: str) -> Message | None:
-        with self._lock:
-            for message in reversed(self.messages):
-                if message.topic == topic:
-                    return message
-        return None
-
-    def publish(self, topic: str, payload: str) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(STEP_TIMEOUT)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        with contextlib.suppress(Exception):
-            self.client.disconnect()
-
-
-def read_retained(port: int, topic_filter: str, quiet: float = 1.0) -> dict[str, bytes]:
-    """Every retained message under `topic_filter`, as a new subscriber gets them."""
-    recorder = Recorder(port, [topic_filter])
-    try:
-        seen = -1
-        while seen != len(recorder.snapshot()):
-            seen = len(recorder.snapshot())
-            time.sleep(quiet)
-        return {m.topic: m.payload for m in recorder.snapshot() if m.retain and m.payload}
-    finally:
-        recorder.close()
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -253,7 +133,7 @@ class Scale:
         self.args = args
         self.workdir = Path(tempfile.mkdtemp(prefix="mqtt-gpio-scale-"))
         self.ports: set[int] = set()
-        self.broker_port = free_port_block(1, self.ports)
+        self.broker_port = reserve_ports(1, self.ports)
         self.broker: subprocess.Popen[bytes] | None = None
         self.boards: list[BoardUnderTest] = []
         self.recorder: Recorder | None = None
@@ -262,15 +142,9 @@ class Scale:
     # -- setup ---------------------------------------------------------------------------
 
     def start_broker(self) -> None:
-        config = self.workdir / "mosquitto.conf"
-        config.write_text(
-            f"listener {self.broker_port} {HOST}\nallow_anonymous true\npersistence false\n"
-        )
-        with (self.workdir / "mosquitto.log").open("wb") as log:
-            self.broker = subprocess.Popen(
-                ["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
-            )
-        wait_for(lambda: accepts_connections(self.broker_port), 10, "mosquitto")
+        mosquitto = Mosquitto(self.broker_port, self.workdir, NOT_PERSISTED, ScaleError)
+        mosquitto.start()
+        self.broker = mosquitto.process
 
     def board_config(self, number: int, malos_port: int) -> dict[str, Any]:
         name = f"board{number:02d}"
@@ -297,7 +171,7 @@ class Scale:
 
     def start_boards(self) -> None:
         for number in range(1, self.args.boards + 1):
-            malos_port = free_port_block(4, self.ports)
+            malos_port = reserve_ports(4, self.ports)
             driver = SimulatedDriver(HOST, malos_port, Board()).start()
             path = self.workdir / f"board{number:02d}.yaml"
             path.write_text(yaml.safe_dump(self.board_config(number, malos_port)))
@@ -308,9 +182,8 @@ class Scale:
         started = time.monotonic()
         for board in self.boards:
             with (self.workdir / f"{board.name}.log").open("wb") as log:
-                command = [sys.executable, "-m", "mqtt_gpio_bridge", "run", "--config"]
                 board.process = subprocess.Popen(
-                    [*command, str(board.config_path)],
+                    bridge_argv(board.config_path, log_level=None),
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=ROOT,
@@ -353,7 +226,7 @@ class Scale:
 
         wait_for(states_seen, START_TIMEOUT, "every pin state")
         # Fewer configs than pins is a finding for check_discovery to detail, not a stop.
-        with contextlib.suppress(ScaleError):
+        with contextlib.suppress(BenchmarkError):
             wait_for(configs_seen, STEP_TIMEOUT, "every discovery config")
         self.results.numbers["time until all online"] = f"{all_online:.1f} s"
         self.results.check(
@@ -587,20 +460,11 @@ class Scale:
 
 
 def machine_facts() -> dict[str, str]:
-    model = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as file:
-        for line in file:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mosquitto = subprocess.run(
-        ["mosquitto", "-h"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()
     return {
         "nproc": str(os.cpu_count()),
-        "CPU": model or platform.machine(),
+        "CPU": cpu_model() or platform.machine(),
         "Python": platform.python_version(),
-        "Mosquitto": mosquitto[0] if mosquitto else "?",
+        "Mosquitto": mosquitto_version(),
     }
 
 
@@ -639,14 +503,13 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.boards <= 99:
         parser.error("--boards must be 1..99")
-    if shutil.which("mosquitto") is None:
-        print("mosquitto is not installed (apt-get install mosquitto)", file=sys.stderr)
+    if mosquitto_missing():
         return 2
     scale = Scale(args)
     outcome = "passed"
     try:
         scale.run()
-    except ScaleError as exc:
+    except BenchmarkError as exc:
         scale.results.check("run completed", False, str(exc))
     finally:
         scale.cleanup()

@@ -196,16 +196,21 @@ class Samples:
 def measure(cycles: int) -> Samples:
     """Run the probed bridge and take `cycles` of (command, state, round trip, ZeroMQ)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import perf
+    from perf_base import Settings
+    from perf_clients import ConfigTap, UpdateLog
+    from perf_hops import ZmqHop
+    from perf_run import Perf
+    from perf_settings import GAP, SETTLE, STATE_PIN
+    from perf_subjects import BridgeRun, Subject
 
     samples = Samples(Path(tempfile.mkdtemp(prefix="mqtt-gpio-stages-")) / "notes.txt")
     os.environ[TRACE_ENV] = str(samples.notes)
 
-    class Probed(perf.Subject):
+    class Probed(Subject):
         def argv(self, config: Path) -> list[str]:
             return [sys.executable, __file__, "--probe", *super().argv(config)[3:]]
 
-    settings = perf.Settings(
+    settings = Settings(
         samples=cycles,
         rtt_messages=0,
         burst=0,
@@ -216,17 +221,17 @@ def measure(cycles: int) -> Samples:
         wait_quiet=False,
         subjects=("bridge",),
     )
-    bench = perf.Perf(settings, samples.notes.parent)
+    bench = Perf(settings, samples.notes.parent)
     bench.start()
-    updates, tap = perf.UpdateLog(), perf.ConfigTap()
-    run = perf.BridgeRun(
+    updates, tap = UpdateLog(), ConfigTap()
+    run = BridgeRun(
         bench, "stages", outputs=range(8), inputs=range(8, 16), updates=updates, tap=tap
     )
     run.subject = Probed()
-    hop = perf.ZmqHop()
+    hop = ZmqHop()
     try:
         run.start()
-        time.sleep(perf.SETTLE)
+        time.sleep(SETTLE)
         hop.warm()
         rtt_topic = f"perf/{bench.unique}/rtt-stages"
         bench.sub.subscribe([rtt_topic])
@@ -236,13 +241,13 @@ def measure(cycles: int) -> Samples:
             if latency is not None:  # the config for it is the last one the driver had
                 end = tap.records[-1][0]
                 samples.commands.append((end - latency, end))
-            time.sleep(perf.GAP)
+            time.sleep(GAP)
             mark = len(updates.changes)
             latency = bench.state_sample(run, updates, value)
-            sent = updates.sent_with(mark, perf.STATE_PIN, value)
+            sent = updates.sent_with(mark, STATE_PIN, value)
             if latency is not None and sent is not None:
                 samples.states.append((sent, sent + latency))
-            time.sleep(perf.GAP)
+            time.sleep(GAP)
             for key, sample in (
                 ("round trip", lambda i=i: bench.rtt_sample(rtt_topic, i)),
                 ("ZeroMQ", hop.sample),
@@ -250,7 +255,7 @@ def measure(cycles: int) -> Samples:
                 ns = sample()
                 if ns is not None:
                     samples.baseline[key].append(ns / 1000)
-                time.sleep(perf.GAP)
+                time.sleep(GAP)
     finally:
         hop.close()
         run.stop()
