@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -16,10 +17,39 @@ logger = logging.getLogger(__name__)
 EXIT_CONFIG = 2
 
 
+EXIT_CODES = {
+    "run": "exit status: 0 after SIGTERM/SIGINT (a clean stop), 2 for a config problem",
+    "check-config": "exit status: 0 if the config is valid, 2 if not (every problem is listed)",
+    "health": "exit status: 0 if the retained status is online, 1 if not or unknown, 2 for a "
+    "config problem",
+    "discovery": "exit status: 0, 2 for a config problem",
+    "simulate": "exit status: 0 after Ctrl-C, 1 if its ports cannot be bound or the `sim` "
+    "extra is missing",
+    "demo": "exit status: 0 after Ctrl-C, 1 if the broker or the simulator cannot start, "
+    "2 for a config problem",
+}
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=EXIT_CODES[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mqtt-gpio-bridge",
         description="Bridge the GPIO pins of a MATRIX Creator / Voice (MALOS) to MQTT.",
+        epilog="`mqtt-gpio-bridge COMMAND --help` describes each command and its exit status.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -31,35 +61,79 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the bridge")
+    run = _command(
+        commands,
+        "run",
+        "run the bridge",
+        "Run the bridge: connect to the MALOS GPIO driver and the MQTT broker of the config and\n"
+        "serve until SIGTERM or SIGINT. Logs go to standard error.",
+    )
     run.add_argument("--config", required=True, help="YAML config file")
 
-    check = commands.add_parser("check-config", help="validate a config and show its topics")
+    check = _command(
+        commands,
+        "check-config",
+        "validate a config and show its topics",
+        "Validate a config file without connecting to anything, and show what the bridge\n"
+        "would do with it: broker, driver, each pin's topics, Home Assistant discovery.",
+    )
     check.add_argument("--config", required=True, help="YAML config file")
 
-    health = commands.add_parser(
+    health = _command(
+        commands,
         "health",
-        help="exit 0 if the bridge is online (connected to the broker and to MALOS), else 1",
+        "exit 0 if the bridge is online (connected to the broker and to MALOS), else 1",
+        "Read the bridge's retained <base_topic>/status from the broker (a container's or a\n"
+        "service manager's health check): online means connected to the broker and MALOS.",
     )
     health.add_argument("--config", required=True, help="YAML config file")
     health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (5)")
 
-    announce = commands.add_parser(
-        "discovery", help="print the Home Assistant discovery messages a config publishes"
+    announce = _command(
+        commands,
+        "discovery",
+        "print the Home Assistant discovery messages a config publishes",
+        "Print the Home Assistant discovery messages (topic and JSON) the bridge publishes\n"
+        "for a config, and which stale ones it clears; connects to nothing.",
     )
     announce.add_argument("--config", required=True, help="YAML config file")
 
-    simulate = commands.add_parser(
-        "simulate", help="a simulated MALOS GPIO driver; drive its inputs from stdin"
+    simulate = _command(
+        commands,
+        "simulate",
+        "a simulated MALOS GPIO driver; drive its inputs from stdin",
+        "A simulated MALOS GPIO driver on four ports, as MALOS has them: BASE (configs),\n"
+        "BASE+1 (keep-alive pings), BASE+2 (errors), BASE+3 (updates). Type `<pin> on`,\n"
+        "`<pin> off`, `<pin> toggle` or `show` on its standard input. Needs the `sim` extra.",
     )
-    simulate.add_argument("--host", default="127.0.0.1", help="interface to bind (MALOS: *)")
-    simulate.add_argument("--base-port", type=int, default=20049, help="config port (20049)")
+    simulate.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; 0.0.0.0 for every interface, as MALOS)",
+    )
+    simulate.add_argument(
+        "--base-port",
+        type=int,
+        default=20049,
+        metavar="BASE",
+        help="the first of its four ports (default 20049, MALOS's GPIO driver)",
+    )
 
-    demo = commands.add_parser(
-        "demo", help="embedded broker + simulator + bridge on localhost, to try it all"
+    demo = _command(
+        commands,
+        "demo",
+        "broker + simulator + bridge on localhost, to try it all",
+        "Run a broker (Mosquitto when installed, else the embedded amqtt of the `demo` extra),\n"
+        "the simulated driver and the bridge together on localhost, and print what to try.",
     )
     demo.add_argument("--config", default=None, help="config (default: config.example.yaml)")
     demo.add_argument("--mqtt-port", type=int, default=1883, help="broker port (1883)")
+    demo.add_argument(
+        "--broker",
+        choices=["auto", "mosquitto", "embedded"],
+        default="auto",
+        help="which broker to run (default auto: Mosquitto if installed, else embedded)",
+    )
     for sub in (run, check, health, announce, simulate, demo):
         sub.add_argument(
             "--log-level",
@@ -95,14 +169,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             from .sim.demo import run_demo
 
-            return run_demo(args.config, args.mqtt_port)
+            return run_demo(args.config, args.mqtt_port, args.broker)
     except ConfigError as exc:
-        print(f"configuration problems in {getattr(args, 'config', '')}:", file=sys.stderr)
+        source = getattr(args, "config", None)
+        print(f"configuration problems{f' in {source}' if source else ''}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        # The reader went away (`discovery ... | head`): say nothing more, and keep Python
+        # from complaining about the closed pipe when it flushes standard output at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -181,7 +261,7 @@ def _simulate(host: str, base_port: int) -> int:
         print(f"cannot start the simulator: {exc}", file=sys.stderr)
         return 1
     print(f"simulated MALOS GPIO driver on {host}:{base_port}..{base_port + 3}")
-    print(CONSOLE_HELP)
+    print(CONSOLE_HELP, flush=True)
     try:
         for line in sys.stdin:
             reply = console_command(driver, line)

@@ -6,188 +6,46 @@ and looks only at what a user sees: exit codes, output lines, MQTT topics, pin l
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
 import yaml
 
 from mqtt_gpio_bridge import __version__
+from mqtt_gpio_bridge.cli import EXIT_CODES, main
 from mqtt_gpio_bridge.malos.gpio.codec import decode_levels
+from mqtt_gpio_bridge.sim import demo as demo_module
 from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
-from .conftest import WAIT, Broker, MqttProbe, free_port, start_mosquitto, wait_until
-from .test_simulator import RawClient
+from .helpers import (
+    PINS,
+    STARTUP,
+    WAIT,
+    Broker,
+    Cli,
+    ConfigFile,
+    MqttProbe,
+    RawClient,
+    child_env,
+    free_port,
+    run_cli,
+    start_mosquitto,
+    wait_until,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPT = Path(sys.executable).parent / "mqtt-gpio-bridge"
 DEMO_MALOS_PORTS = range(20049, 20053)  # config.example.yaml's base_port .. base_port + 3
-STARTUP = 20.0
-"""Seconds a fresh Python process may take to import everything and say it is ready."""
-
-PINS: list[dict[str, Any]] = [
-    {"pin": 0, "mode": "output", "name": "Relay", "initial": "off"},
-    {"pin": 3, "mode": "input", "name": "Button"},
-]
-
-
-def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-# -- command-line subprocesses ------------------------------------------------------------------
-
-
-class Cli:
-    """One `python -m mqtt_gpio_bridge ...` process; threads collect its output lines."""
-
-    def __init__(self, args: list[str], *, cwd: Path | None = None, stdin: bool = False) -> None:
-        self.args = args
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mqtt_gpio_bridge", *args],
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=cwd,
-            env=child_env(),
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        assert self.process.stdout is not None and self.process.stderr is not None
-        self._readers = [
-            threading.Thread(target=_collect, args=(self.process.stdout, self.stdout), daemon=True),
-            threading.Thread(target=_collect, args=(self.process.stderr, self.stderr), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def __str__(self) -> str:
-        return f"`mqtt-gpio-bridge {' '.join(self.args)}`"
-
-    def wait_for_line(self, text: str, stream: str = "stdout", timeout: float = WAIT) -> str:
-        """Wait for a line containing `text`; fail at once if the process ends without one."""
-        lines = self.stdout if stream == "stdout" else self.stderr
-
-        def found() -> str | None:
-            ended = not any(reader.is_alive() for reader in self._readers)  # before reading
-            line = next((line for line in list(lines) if text in line), None)
-            if line is None and ended:
-                pytest.fail(f"{self} ended (exit {self.process.poll()}) without printing {text!r}")
-            return line
-
-        line: str = wait_until(found, timeout, f"{text!r} on the {stream} of {self}")
-        return line
-
-    def count(self, text: str, stream: str = "stderr") -> int:
-        lines = self.stdout if stream == "stdout" else self.stderr
-        return sum(text in line for line in list(lines))
-
-    def type(self, line: str) -> None:
-        """Write one line to the process's standard input, as a user at its terminal would."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def send_signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def wait_exit(self, timeout: float) -> int:
-        """Wait for the process to end by itself and for all its output; return the exit code."""
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{self} still running after {timeout} s")
-        for reader in self._readers:
-            reader.join(WAIT)
-        return code
-
-    def transcript(self) -> str:
-        return "".join(self.stdout) + "".join(self.stderr)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(WAIT)
-        for reader in self._readers:
-            reader.join(WAIT)
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
-
-
-def _collect(stream: IO[str], lines: list[str]) -> None:
-    for line in stream:
-        lines.append(line)
-    stream.close()
-
-
-@pytest.fixture
-def cli() -> Iterator[Callable[..., Cli]]:
-    """Start command-line processes; every one is killed at the end of the test."""
-    started: list[Cli] = []
-
-    def start(*args: str, cwd: Path | None = None, stdin: bool = False) -> Cli:
-        started.append(Cli(list(args), cwd=cwd, stdin=stdin))
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.kill()
-        # Shown by pytest only when the test failed.
-        print(f"--- {process} exited {process.process.returncode}:\n{process.transcript()}")
-
-
-def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    """Run a command that ends by itself and return its exit code and output."""
-    return subprocess.run(
-        [sys.executable, "-m", "mqtt_gpio_bridge", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=timeout,
-        check=False,
-    )
 
 
 # -- configs, mosquitto clients, brokers ----------------------------------------------------------
-
-
-@dataclass
-class ConfigFile:
-    path: Path
-    base: str
-
-    def topic(self, suffix: str) -> str:
-        return f"{self.base}/{suffix}"
-
-
-def write_config(
-    tmp_path: Path, mqtt_port: int, malos_port: int, pins: list[dict[str, Any]] = PINS
-) -> ConfigFile:
-    """A config file for the test broker and simulator, with a unique base topic and node."""
-    unique = uuid.uuid4().hex[:8]
-    document = {
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "base_topic": f"test/{unique}"},
-        "malos": {"host": "127.0.0.1", "base_port": malos_port, "update_interval": 0.05},
-        "homeassistant": {"node_id": f"test_{unique}", "prefix": f"ha_{unique}"},
-        "pins": pins,
-    }
-    path = tmp_path / f"bridge-{unique}.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return ConfigFile(path, f"test/{unique}")
 
 
 def mosquitto_address(broker: Broker) -> list[str]:
@@ -513,14 +371,19 @@ def demo_malos_ports() -> None:
 
 
 @pytest.mark.usefixtures("demo_malos_ports")
+@pytest.mark.parametrize(
+    ("broker_kind", "runs"), [("auto", "broker (Mosquitto)"), ("embedded", "broker (amqtt")]
+)
 def test_demo_runs_broker_simulator_and_bridge_together(
-    cli: Callable[..., Cli], probe_factory: Callable[..., MqttProbe]
+    cli: Callable[..., Cli], probe_factory: Callable[..., MqttProbe], broker_kind: str, runs: str
 ) -> None:
     port = free_port()
-    demo = cli("demo", "--mqtt-port", str(port), cwd=ROOT, stdin=True)
+    demo = cli("demo", "--mqtt-port", str(port), "--broker", broker_kind, cwd=ROOT, stdin=True)
 
+    assert runs in demo.wait_for_line("mqtt-gpio-bridge demo:", timeout=STARTUP)
     line = demo.wait_for_line("mosquitto_pub", timeout=STARTUP)
     assert f"-p {port}" in line
+    assert (" -q 1 " in line) == (broker_kind == "embedded")  # amqtt drops quick QoS 0
     probe = probe_factory(Broker("127.0.0.1", port))
     probe.subscribe("matrix/#")
     probe.wait_for("matrix/status", "online")
@@ -539,11 +402,15 @@ def test_demo_runs_broker_simulator_and_bridge_together(
 
 
 @pytest.mark.usefixtures("demo_malos_ports")
-def test_demo_on_a_taken_mqtt_port_says_so(broker: Broker) -> None:
-    result = run_cli("demo", "--mqtt-port", str(broker.port))
+@pytest.mark.parametrize("broker_kind", ["mosquitto", "embedded"])
+def test_demo_on_a_taken_mqtt_port_says_so(broker: Broker, broker_kind: str) -> None:
+    result = run_cli("demo", "--mqtt-port", str(broker.port), "--broker", broker_kind)
 
     assert result.returncode == 1
-    assert f"cannot start the broker on port {broker.port}" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("cannot start the broker (")
+    assert f"on port {broker.port}: " in line
+    assert line.endswith("; try --mqtt-port")
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -692,3 +559,65 @@ def test_run_and_check_config_need_nothing_of_the_simulator(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_CODES))
+def test_each_command_describes_itself_and_its_exit_status(command: str) -> None:
+    result = run_cli(command, "--help")
+
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "exit status: 0" in text
+    description = result.stdout.split("\n\n")[1]  # after the usage lines
+    assert not description.lstrip().startswith("options:"), result.stdout
+
+
+def test_simulate_help_says_where_it_binds_and_that_it_takes_four_ports() -> None:
+    text = " ".join(run_cli("simulate", "--help").stdout.split())
+
+    assert "default 127.0.0.1" in text
+    assert "BASE+3" in text
+    assert "default 20049" in text
+
+
+def test_discovery_into_a_pipe_closed_early_ends_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"pins": [{"pin": pin, "mode": "output"} for pin in range(16)]})
+    )
+    shell = f"{sys.executable} -m mqtt_gpio_bridge discovery --config {config} | head -n 1"
+
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell],
+        capture_output=True,
+        text=True,
+        timeout=STARTUP,
+        env=child_env(),
+        check=False,
+    )
+
+    assert result.stdout.endswith("(retained)\n")
+    assert result.stderr == ""
+
+
+def test_demo_without_a_config_to_find_names_no_file_called_none(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(demo_module, "EXAMPLE_CONFIG", "no-such-example.yaml")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["demo"]) == 2
+
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "configuration problems:",
+        "  no-such-example.yaml not found here; pass --config PATH",
+    ]
+
+
+def test_demo_finds_the_example_config_from_anywhere_in_a_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert demo_module._find_example() == ROOT / "config.example.yaml"

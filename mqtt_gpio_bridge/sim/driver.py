@@ -43,6 +43,8 @@ DEFAULT_UPDATE_DELAY = 1.0
 DEFAULT_PING_TIMEOUT = 5.0
 INACTIVE_CHECK = 0.1
 PUB_SNDHWM = 20
+BIND_TIMEOUT = 10.0
+"""Seconds `start()` waits for the serving thread to have bound its four sockets."""
 
 ERROR_UNPARSABLE = "0, Invalid configuration for Gpio driver. Could not parse protobuf."
 ERROR_BAD_MODE = "invalid gpio mode. check the proto GpioParams (file driver.proto)"
@@ -128,7 +130,9 @@ class SimulatedDriver:
         """Bind the four sockets and start serving; returns once they are bound."""
         self._thread = threading.Thread(target=self._serve, name="malos-sim", daemon=True)
         self._thread.start()
-        self._ready.wait(10)
+        if not self._ready.wait(BIND_TIMEOUT):
+            self.stop()
+            raise OSError(f"the simulator did not bind its ports within {BIND_TIMEOUT:g} s")
         if self._error is not None:
             raise self._error
         return self
@@ -190,7 +194,7 @@ class SimulatedDriver:
             self._ready.set()
             return
         self._ready.set()
-        logger.info(
+        logger.debug(  # `simulate` prints it for the user; once is enough
             "simulated MALOS GPIO driver on %s:%d..%d",
             self.host,
             self.base_port,
