@@ -11,6 +11,8 @@
 # .ci/run runs this script once per supported Python, each in its own venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian installs the broker as /usr/sbin/mosquitto; a service's or CI's PATH may lack sbin.
+export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
 # Even with MQTT_TEST_BROKER set, some tests start brokers of their own (restarts, TLS).
 command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto)
