@@ -63,7 +63,12 @@ class Bridge:
         self.concerns: list[Concern] = [*self.drivers]
         if config.homeassistant.discovery:
             self.concerns.insert(0, HomeAssistant(self))
-        self._routes: list[Route] = [route for c in self.concerns for route in c.routes()]
+        # Command routes first: after the fast routes, commands (refused ones, pins written
+        # `01`) are the messages that arrive most; each route tried costs a filter match.
+        self._routes: list[Route] = sorted(
+            (route for concern in self.concerns for route in concern.routes()),
+            key=lambda route: not route.command,
+        )
         self._fast_routes: dict[str, Callable[[bytes], None]] = {}
         for concern in self.concerns:
             self._fast_routes.update(concern.fast_routes())

@@ -27,7 +27,7 @@ def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
 
 def report_json(text: str, source: str, pin: int | None, when: datetime | None = None) -> str:
     """`{"source", "error", "pin", "time"}` with the time in ISO 8601 UTC, milliseconds."""
-    moment = when if when is not None else datetime.now(UTC)
+    moment = when if when is not None else _utc_now()
     stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return json.dumps({"source": source, "error": text, "pin": pin, "time": stamp})
 

@@ -194,7 +194,7 @@ class GpioDriver(Driver[int]):
         it still names one (a pin number written with a leading zero)."""
         segment = self.topics.pin_segment(topic)
         if segment is None:
-            return  # not `<base>/gpio/<pin>/set`, e.g. a deeper topic under the filter
+            return  # cannot happen: the route's filter `<base>/gpio/+/set` has one level there
         pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
         if pin is None or pin >= PIN_COUNT:
             self.hub.report(f"{shorten(topic)}: {shorten(segment)!r} is not a pin number 0..15")
