@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the test suite against a real Mosquitto, installing what a fresh Debian machine lacks:
 # mosquitto and its clients (the broker the tests start), systemd-analyze (checks the unit in
-# deploy/), the venv. Extra arguments go to pytest, e.g. scripts/test.sh -k simulator
+# deploy/), iproute2 and nftables (a board across a network namespace, behind
+# deploy/malos-firewall.nft: those tests need root, as CI has), the venv. Extra arguments go to pytest, e.g. scripts/test.sh -k simulator
 #
 # Without Mosquitto (and without apt), the tests that need no broker run on their own: every test
 # that needs one is marked `broker` (tests/conftest.py), so after `scripts/bootstrap.sh dev`:
@@ -19,6 +20,8 @@ command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}" >&2
   sudo=""

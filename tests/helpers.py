@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -350,10 +350,18 @@ def child_env() -> dict[str, str]:
 class Cli:
     """One `python -m mqtt_gpio_bridge ...` process; threads collect its output lines."""
 
-    def __init__(self, args: list[str], *, cwd: Path | None = None, stdin: bool = False) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        cwd: Path | None = None,
+        stdin: bool = False,
+        wrapper: Sequence[str] = (),
+    ) -> None:
+        """Start it; `wrapper` goes before the command (`ip netns exec NAME`, say)."""
         self.args = args
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mqtt_gpio_bridge", *args],
+            [*wrapper, sys.executable, "-m", "mqtt_gpio_bridge", *args],
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

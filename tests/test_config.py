@@ -1140,9 +1140,37 @@ def test_host_names_that_cannot_be_looked_up_are_refused(
     ],
 )
 def test_host_names_and_addresses_are_accepted(section: str, host: str) -> None:
-    config = parse_config({"pins": PINS, section: {"host": host}})
+    config = parse_config(
+        {"pins": PINS, section: {"host": host}, "homeassistant": {"node_id": "kitchen"}}
+    )
 
     assert getattr(config, section).host == host
+
+
+@pytest.mark.parametrize("host", ["192.168.1.50", "matrix-kitchen.lan", "fe80::1%eth0"])
+def test_a_board_elsewhere_needs_a_node_id_of_its_own(host: str) -> None:
+    """The default node id comes from the host name of the bridge's machine, not the board's."""
+    problems = problems_of_document({"pins": PINS, "malos": {"host": host}})
+
+    assert problems == [
+        f"homeassistant.node_id: must be set when malos.host ({host}) is another machine: the "
+        f"default, {default_node_id()!r}, is made from the name of the machine the bridge runs "
+        "on, not the board's, and a second bridge here would take the same one (e.g. node_id: "
+        "matrix_kitchen)"
+    ]
+    config = parse_config(
+        {"pins": PINS, "malos": {"host": host}, "homeassistant": {"node_id": "matrix_kitchen"}}
+    )
+    assert config.homeassistant.node_id == "matrix_kitchen"
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.1.1", "::1", "localhost", "LOCALHOST.", "ip6-localhost"]
+)
+def test_the_board_itself_needs_no_node_id(host: str) -> None:
+    config = parse_config({"pins": PINS, "malos": {"host": host}})
+
+    assert config.homeassistant.node_id == default_node_id()
 
 
 # --- retained commands and the state rate ---------------------------------------------------

@@ -9,6 +9,7 @@ docs/configuration.md). Direct construction checks the cross-field rules in `__p
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 from collections.abc import Sequence
@@ -56,7 +57,13 @@ MIN_OFFLINE_AFTER = 1.5
 class MalosConfig:
     """Where the MALOS GPIO driver listens and how the bridge paces it."""
 
-    host: Host = field(default="127.0.0.1", metadata=_doc("where the MALOS GPIO driver listens"))
+    host: Host = field(
+        default="127.0.0.1",
+        metadata=_doc(
+            "where the MALOS GPIO driver listens: the board's address when the bridge runs "
+            "on another machine (then set `homeassistant.node_id` too)"
+        ),
+    )
     # The driver uses four consecutive ports: config, keep-alive, errors, updates.
     base_port: Annotated[
         int, _Rule(_integer(1, 65532, " (the driver uses base_port to base_port + 3)"))
@@ -308,7 +315,30 @@ class BridgeConfig:
     def __post_init__(self) -> None:
         if not self.pins:
             _refuse_broken([(("pins",), "at least one pin must be configured")])
-        _refuse_broken([(("pins", *loc), message) for loc, message in _duplicate_pins(self.pins)])
+        problems = [(("pins", *loc), message) for loc, message in _duplicate_pins(self.pins)]
+        host = self.malos.host
+        if not is_this_machine(host) and self.homeassistant.node_id == default_node_id():
+            problems.append(
+                (
+                    ("homeassistant", "node_id"),
+                    f"must be set when malos.host ({host}) is another machine: the default, "
+                    f"{self.homeassistant.node_id!r}, is made from the name of the machine the "
+                    "bridge runs on, not the board's, and a second bridge here would take the "
+                    "same one (e.g. node_id: matrix_kitchen)",
+                )
+            )
+        _refuse_broken(problems)
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether `host` names this machine's loopback (the board itself, for MALOS)."""
+    name = host.lower().rstrip(".")
+    if name in ("localhost", "ip6-localhost") or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _duplicate_pins(items: Sequence[object]) -> list[tuple[Loc, str]]:

@@ -16,6 +16,20 @@ CONFIG_LINGER_MS = 1000
 UPDATE_QUEUE = 100
 """Updates kept while the bridge is busy; older ones are dropped by ZeroMQ, never by us."""
 
+# A board across the network can lose power or reboot without closing its TCP connections. The
+# bridge's subscriptions then wait on a connection nobody answers, forever (a SUB socket sends
+# nothing, so the kernel never finds out), and its pings sit in the kernel's retransmit queue
+# for up to 15 minutes. These options let the kernel find such a connection dead within seconds,
+# after which ZeroMQ opens a new one. On the board itself (loopback) they never come into play.
+TCP_OPTIONS = {
+    zmq.TCP_KEEPALIVE: 1,
+    zmq.TCP_KEEPALIVE_IDLE: 5,  # seconds of silence before the first probe
+    zmq.TCP_KEEPALIVE_INTVL: 1,  # seconds between probes
+    zmq.TCP_KEEPALIVE_CNT: 3,  # probes unanswered: the connection is dead
+    zmq.TCP_MAXRT: 10_000,  # ms a sent frame may stay unacknowledged (TCP_USER_TIMEOUT)
+    zmq.CONNECT_TIMEOUT: 2_000,  # ms per connection attempt, instead of the kernel's ~2 min
+}
+
 
 class LinkSockets(NamedTuple):
     """The sockets a poller watches for one driver."""
@@ -66,6 +80,8 @@ class MalosLink:
         # Configs queued at a clean stop (the end of a pulse) still get a moment to leave.
         self._config.setsockopt(zmq.LINGER, CONFIG_LINGER_MS)
         for offset, socket in enumerate(sockets):
+            for option, value in TCP_OPTIONS.items():
+                socket.setsockopt(option, value)
             if socket is not self._config:
                 socket.setsockopt(zmq.LINGER, 0)
             if socket.type == zmq.SUB:
