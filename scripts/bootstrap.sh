@@ -2,7 +2,8 @@
 # Create or refresh a venv with the package and the given extras ("dev", "demo").
 # Usage: scripts/bootstrap.sh EXTRAS
 # Environment: VENV, the venv directory (default .venv); PYTHON, the interpreter that creates
-# it (default python3), e.g. VENV=.venv-3.12 PYTHON="$(pyenv which python3.12)".
+# it (default python3), e.g. VENV=.venv-3.12 PYTHON="$(pyenv which python3.12)"; pip's own
+# PIP_CONSTRAINT, a constraints file (.ci/run's .ci/lowest.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-dev}"
@@ -16,8 +17,9 @@ stamp="$venv/.installed-$extras"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-# Reinstall when pyproject.toml changed since the last install of these extras.
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# Reinstall when pyproject.toml or the constraints changed since the last install of these extras.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
+  || { [ -n "${PIP_CONSTRAINT:-}" ] && [ "$PIP_CONSTRAINT" -nt "$stamp" ]; }; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet -e ".[$extras]"
   touch "$stamp"
