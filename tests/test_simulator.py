@@ -17,6 +17,7 @@ from mqtt_gpio_bridge.sim.driver import (
     ERROR_UNPARSABLE,
     Board,
     SimulatedDriver,
+    whole_milliseconds,
 )
 from mqtt_gpio_bridge.sim.proto import DriverConfig
 
@@ -147,6 +148,28 @@ def test_undecodable_config_publishes_the_parse_error(
     client.update(timeout=0.2)  # let the SUB connect (slow joiner)
     client.send(b"\xff\xff\xff")
     assert client.error() == ERROR_UNPARSABLE
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (0.0009, 0.0),  # 0 ms: the driver then sends updates in a busy loop
+        (0.0015, 0.001),
+        (0.02, 0.02),
+        (0.251, 0.25),  # float32(0.251) * 1000 = 250.99998 in float32, truncated
+    ],
+)
+def test_timings_are_kept_in_whole_milliseconds(
+    simulator: SimulatedDriver, client: RawClient, sent: float, kept: float
+) -> None:
+    """As the driver's `int` milliseconds (matrix-malos-lib's MalosBase::ConfigThread)."""
+    client.ping()
+    frame = DriverConfig(delay_between_updates=sent, timeout_after_last_ping=4 + sent)
+    frame.gpio.pin = 5
+    client.send(frame.SerializeToString())
+    wait_until(lambda: len(simulator.configs) == 1)
+    assert simulator.delay_between_updates == kept
+    assert simulator.timeout_after_last_ping == whole_milliseconds(4 + sent)
 
 
 def test_input_mode_ignores_value(simulator: SimulatedDriver, client: RawClient) -> None:

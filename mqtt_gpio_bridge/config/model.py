@@ -52,6 +52,9 @@ __all__ = [
 # the sleep in progress, so anything shorter would call the driver gone right at start.
 MIN_OFFLINE_AFTER = 1.5
 
+# 200 updates a second: the fastest the bridge asks the driver for (see update_interval).
+MIN_UPDATE_INTERVAL = 0.005
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MalosConfig:
@@ -74,9 +77,24 @@ class MalosConfig:
             "keep-alive, errors, updates)"
         ),
     )
-    update_interval: Annotated[float, _Rule(_seconds(maximum=60))] = field(
+    update_interval: Annotated[
+        float,
+        _Rule(
+            _seconds(
+                maximum=60,
+                minimum=MIN_UPDATE_INTERVAL,
+                why=(
+                    ": the driver keeps whole milliseconds, turns anything below 0.001 s into "
+                    "0 ms and then sends updates in a busy loop that takes a core of the Pi"
+                ),
+            )
+        ),
+    ] = field(
         default=0.1,
-        metadata=_doc("seconds between driver updates (sent as `delay_between_updates`)"),
+        metadata=_doc(
+            "seconds between driver updates (sent as `delay_between_updates`); the driver "
+            "keeps whole milliseconds"
+        ),
     )
     keepalive_interval: Seconds = field(
         default=1.0,

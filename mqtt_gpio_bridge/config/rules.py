@@ -151,8 +151,9 @@ def _seconds(maximum: float | None = None, minimum: float | None = None, why: st
         if minimum is not None and seconds < minimum:
             raise vol.Invalid(f"must be at least {minimum:g} seconds, got {seconds:g}{why}")
         if seconds <= 0 or (maximum is not None and seconds > maximum):
+            lower = f"at least {minimum:g}" if minimum is not None else "greater than 0"
             bound = f" and at most {maximum:g}" if maximum is not None else ""
-            raise vol.Invalid(f"must be greater than 0{bound} seconds, got {seconds:g}")
+            raise vol.Invalid(f"must be {lower}{bound} seconds, got {seconds:g}")
         return seconds
 
     return check

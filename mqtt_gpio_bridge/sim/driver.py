@@ -9,6 +9,8 @@ the bridge under test cannot tell it from a board:
   last ping and resume at the next one; while inactive it checks every 100 ms;
 * updates are periodic (`delay_between_updates`, default 1.0 s) whether anything changed or not,
   and a new delay only applies after the sleep in progress;
+* both timings are kept as whole milliseconds (the float32 seconds times 1000, truncated to an
+  int): a delay below 0.001 s becomes 0 ms, and the driver then sends updates in a busy loop;
 * an update carries the live level of all 16 pins; all low is a zero-byte frame;
 * a config without `gpio` is read as pin 0 INPUT; OUTPUT writes the value, then the direction;
   no pin range check; `value` is not masked (pin 0 value 2 drives pin 1); a bad mode publishes
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -265,9 +268,9 @@ class SimulatedDriver:
             errors_out.send_string(ERROR_BAD_SPECIFIC)
             return
         if config.delay_between_updates > 0:
-            self.delay_between_updates = config.delay_between_updates
+            self.delay_between_updates = whole_milliseconds(config.delay_between_updates)
         if config.timeout_after_last_ping > 0:
-            self.timeout_after_last_ping = config.timeout_after_last_ping
+            self.timeout_after_last_ping = whole_milliseconds(config.timeout_after_last_ping)
 
     def _write_output(self, pin: int, value: int) -> None:
         if pin >= 32:  # undefined behaviour on the board (shift past the width): do nothing
@@ -285,6 +288,13 @@ class SimulatedDriver:
         self._shadow_direction = ((self._shadow_direction & ~mask) | (mode << pin)) & ALL_PINS_MASK
         with self.board.lock:
             self.board.direction = self._shadow_direction
+
+
+def whole_milliseconds(seconds: float) -> float:
+    """What the driver keeps of a duration, in seconds: an `int` of milliseconds, made from the
+    float32 it received times 1000 in float32, truncated (so 0.0009 s is 0: no pause at all)."""
+    (product,) = struct.unpack("f", struct.pack("f", seconds * 1000.0))
+    return int(product) / 1000
 
 
 CONSOLE_HELP = """\
