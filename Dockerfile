@@ -21,14 +21,17 @@ COPY pyproject.toml README.md LICENSE ./
 COPY mqtt_gpio_bridge ./mqtt_gpio_bridge
 # amd64 and arm64 find a wheel for every dependency, and need no compiler. 32-bit ARM (armv7,
 # Raspberry Pi OS 32-bit) finds none for pyzmq (nor PyYAML), so there the compilers are
-# installed and the wheels built, in this stage only: the final image keeps none of it.
+# installed and pyzmq is built against Debian's libzmq (without libzmq3-dev it would download
+# and build libzmq and libsodium too), in this stage only: the final image keeps none of it,
+# only a mark that it needs Debian's libzmq5 at run time.
 # The venv gets no pip of its own; the image's pip installs into it.
 # hadolint ignore=DL3008
 RUN python -m venv --without-pip /opt/mqtt-gpio-bridge \
     && if ! pip --python /opt/mqtt-gpio-bridge/bin/python install --only-binary=:all: ".${EXTRAS:+[$EXTRAS]}" ; then \
         apt-get update \
-        && apt-get install -y --no-install-recommends build-essential cmake \
-        && pip --python /opt/mqtt-gpio-bridge/bin/python install ".${EXTRAS:+[$EXTRAS]}" ; \
+        && apt-get install -y --no-install-recommends build-essential cmake libzmq3-dev \
+        && pip --python /opt/mqtt-gpio-bridge/bin/python install ".${EXTRAS:+[$EXTRAS]}" \
+        && touch /opt/mqtt-gpio-bridge/.needs-libzmq5 ; \
     fi
 
 FROM ${PYTHON_IMAGE}
@@ -41,6 +44,13 @@ RUN groupadd --system --gid 10001 bridge \
         --shell /usr/sbin/nologin bridge \
     && mkdir /config
 COPY --from=build /opt/mqtt-gpio-bridge /opt/mqtt-gpio-bridge
+# Where pyzmq was compiled (32-bit ARM) it links Debian's libzmq: add its run-time library.
+# hadolint ignore=DL3008
+RUN if [ -e /opt/mqtt-gpio-bridge/.needs-libzmq5 ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends libzmq5 \
+        && rm -rf /var/lib/apt/lists/* ; \
+    fi
 ENV PATH=/opt/mqtt-gpio-bridge/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
