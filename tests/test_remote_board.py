@@ -163,6 +163,21 @@ def remote_config(broker: Broker, board: RemoteBoard) -> BridgeConfig:
     return bridge_config(broker, board.malos_port, pins, malos={"host": board.address})
 
 
+def start_online(
+    broker: Broker,
+    probe: MqttProbe,
+    board: RemoteBoard,
+    start_bridge: Callable[[BridgeConfig], BridgeThread],
+) -> str:
+    """Start a bridge for the remote board, wait until it is online; its base topic."""
+    config = remote_config(broker, board)
+    base = config.mqtt.base_topic
+    probe.subscribe(f"{base}/#")
+    start_bridge(config)
+    probe.wait_for(f"{base}/status", "online")
+    return base
+
+
 def check_served(
     probe: MqttProbe, board: RemoteBoard, base: str, output: str, input_level: str
 ) -> None:
@@ -191,11 +206,7 @@ def test_a_board_across_the_network_is_served(
     start_bridge: Callable[[BridgeConfig], BridgeThread],
 ) -> None:
     board.firewall(board.host_address)
-    config = remote_config(broker, board)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
-    probe.wait_for(f"{base}/status", "online")
+    base = start_online(broker, probe, board, start_bridge)
     check_served(probe, board, base, "ON", "ON")
     check_served(probe, board, base, "OFF", "OFF")
 
@@ -207,11 +218,7 @@ def test_a_board_that_loses_power_is_served_again_when_it_is_back(
     start_bridge: Callable[[BridgeConfig], BridgeThread],
 ) -> None:
     """No FIN, no RST: the bridge's connections to the old board are left open on its side."""
-    config = remote_config(broker, board)
-    base = config.mqtt.base_topic
-    probe.subscribe(f"{base}/#")
-    start_bridge(config)
-    probe.wait_for(f"{base}/status", "online")
+    base = start_online(broker, probe, board, start_bridge)
     check_served(probe, board, base, "ON", "ON")
 
     board.power_cut()
