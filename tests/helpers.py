@@ -321,10 +321,15 @@ class RawClient:
 
     def levels_after_next_update(self) -> int:
         """Skip any queued update, return the levels of the next fresh one."""
+        levels = self.levels_of_next_update(3.0)
+        assert levels is not None, "no update"
+        return levels
+
+    def levels_of_next_update(self, timeout: float = 1.5) -> int | None:
+        """The same, or None if no update comes within `timeout` (for a wait that retries)."""
         self.drain()
-        frame = self.update()
-        assert frame is not None, "no update"
-        return decode_levels(frame)
+        frame = self.update(timeout)
+        return None if frame is None else decode_levels(frame)
 
     def close(self) -> None:
         self.context.destroy(0)

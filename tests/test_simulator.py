@@ -197,12 +197,13 @@ def test_a_restarted_driver_rewrites_every_pin_from_zeroed_shadow_registers(
     with SimulatedDriver("127.0.0.1", malos_port, board) as restarted:
         # Ping on each try, as a real client does: a ping sent while ZeroMQ was still
         # reconnecting to the new driver can be lost with the old connection.
-        wait_until(lambda: client.ping() or client.levels_after_next_update() == 0b1000_0100)
+        # A lost ping means no update at all: ping again rather than fail.
+        wait_until(lambda: client.ping() or client.levels_of_next_update() == 0b1000_0100)
         # ... until the first write, which rewrites the register from the zeroed shadow.
         client.send(fast(2, PinMode.OUTPUT, 1))
         wait_until(lambda: len(restarted.configs) == 1)
         wait_until(
-            lambda: client.ping() or client.levels_after_next_update() == 0b100,
+            lambda: client.ping() or client.levels_of_next_update() == 0b100,
             what="pin 7 reset",
         )
         assert board.direction == 0b100
