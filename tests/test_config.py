@@ -265,7 +265,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 
     assert caught.value.problems == [
         f"{path}: the top level must be a mapping of sections "
-        "(mqtt, malos, homeassistant, pins), got a list"
+        "(mqtt, malos, homeassistant, pins, links), got a list"
     ]
 
 
@@ -275,7 +275,7 @@ def test_parse_config_refuses_non_mapping() -> None:
 
     assert caught.value.problems == [
         "(top level): the top level must be a mapping of sections "
-        "(mqtt, malos, homeassistant, pins), got 'pins'"
+        "(mqtt, malos, homeassistant, pins, links), got 'pins'"
     ]
 
 

@@ -36,6 +36,7 @@ def test_every_section_is_walked_from_the_whole_file() -> None:
         ("malos.", "MalosConfig"),
         ("homeassistant.", "HomeAssistantConfig"),
         ("pins[].", "PinSpec"),
+        ("links[].", "LinkSpec"),
     ]
 
 

@@ -21,7 +21,7 @@ The modules, one job each:
 - `strings.py`: checks of text that leaves the bridge (MQTT strings, host names, payloads);
 - `password.py`: the password (`Secret`), read from its source at run time;
 - `kinds.py`: the `Annotated` types several fields share, and `_doc` for descriptions;
-- `broker.py`, `model.py`: the frozen dataclasses, one per section;
+- `broker.py`, `model.py`, `links.py`: the frozen dataclasses, one per section;
 - `schema.py`: the voluptuous schema derived from them, and problem lines;
 - `loading.py`: `load_config`, `parse_config` and YAML problems;
 - `summary.py`: `summarize`, for `check-config`;
@@ -34,6 +34,7 @@ from .loading import load_config, parse_config
 from .model import (
     BridgeConfig,
     HomeAssistantConfig,
+    LinkSpec,
     MalosConfig,
     MqttConfig,
     PinSpec,
@@ -46,6 +47,7 @@ from .summary import summarize
 __all__ = [
     "BridgeConfig",
     "HomeAssistantConfig",
+    "LinkSpec",
     "MalosConfig",
     "MqttConfig",
     "PinSpec",

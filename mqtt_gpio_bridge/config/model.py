@@ -32,6 +32,7 @@ from .kinds import (
     TopicPrefix,
     _doc,
 )
+from .links import LinkSpec, _links, link_problems
 from .messages import Loc, _describe
 from .password import _password_readable
 from .rules import _choice, _integer, _on_off, _refuse_broken, _Rule, _seconds, _shows, _text, _word
@@ -41,6 +42,7 @@ from .strings import MAX_NODE_ID_LENGTH, MQTT_MAX_BYTES, _discovery_topic, _node
 __all__ = [
     "BridgeConfig",
     "HomeAssistantConfig",
+    "LinkSpec",
     "MalosConfig",
     "MqttConfig",
     "PinSpec",
@@ -51,6 +53,14 @@ __all__ = [
 # The driver starts with a 1.0 s delay between updates and only applies a new delay after
 # the sleep in progress, so anything shorter would call the driver gone right at start.
 MIN_OFFLINE_AFTER = 1.5
+
+PressEvent = Literal["single", "double", "long"]
+PRESS_EVENTS: tuple[PressEvent, ...] = ("single", "double", "long")
+DEFAULT_DOUBLE_PRESS_MS = 400
+DEFAULT_LONG_PRESS_MS = 800
+MIN_PRESS_MS = 20
+MAX_PRESS_MS = 60_000
+MAX_DEBOUNCE_MS = 10_000
 
 # 200 updates a second: the fastest the bridge asks the driver for (see update_interval).
 MIN_UPDATE_INTERVAL = 0.005
@@ -201,6 +211,27 @@ class HomeAssistantConfig:
             )
 
 
+@_shows("list of `single`, `double`, `long`")
+def _press_events(value: object, key: str) -> tuple[PressEvent, ...]:
+    # `events: single` means the one-item list a user meant.
+    items = [value] if isinstance(value, str) else value
+    if items is None:
+        return ()
+    if not isinstance(items, list | tuple):
+        raise vol.Invalid(f"must be a list such as [single, double, long], got {_describe(value)}")
+    chosen: set[str] = set()
+    for item in items:
+        word = _word(item, key)
+        if word not in PRESS_EVENTS:
+            raise vol.Invalid(
+                f"{_describe(item)} is not an event; the events are 'single', 'double' and 'long'"
+            )
+        if word in chosen:
+            raise vol.Invalid(f"{word!r} is listed twice")
+        chosen.add(str(word))
+    return tuple(event for event in PRESS_EVENTS if event in chosen)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PinSpec:
     """One GPIO pin the bridge exposes."""
@@ -254,10 +285,60 @@ class PinSpec:
         )
     )
 
+    debounce_ms: Annotated[int, _Rule(_integer(0, MAX_DEBOUNCE_MS))] = field(
+        default=0,
+        metadata=_doc(
+            "inputs only: a new level counts only once it has held this long; shorter glitches "
+            "give no state and no event. Levels are seen at driver updates, so this is "
+            "measured in whole `malos.update_interval`s"
+        ),
+    )
+    events: Annotated[tuple[PressEvent, ...], _Rule(_press_events)] = field(
+        default=(),
+        metadata=_doc(
+            "inputs only: the presses to publish on `<base>/gpio/<pin>/event` (and as a Home "
+            "Assistant event entity), any of `single`, `double`, `long`. A press is the pin's "
+            "logical on (after `inverted`). With `double` listed, a single is published once "
+            "`double_press_ms` has passed after its release; without it, at the release",
+            "none",
+        ),
+    )
+    double_press_ms: Annotated[
+        int | None, _Rule(_integer(MIN_PRESS_MS, MAX_PRESS_MS), nullable=True)
+    ] = field(
+        default=None,
+        metadata=_doc(
+            "inputs with `double` in `events`: the longest gap between the two presses of a double",
+            f"`{DEFAULT_DOUBLE_PRESS_MS}`",
+        ),
+    )
+    long_press_ms: Annotated[
+        int | None, _Rule(_integer(MIN_PRESS_MS, MAX_PRESS_MS), nullable=True)
+    ] = field(
+        default=None,
+        metadata=_doc(
+            "inputs with `long` in `events`: a press held this long is a long press, published "
+            "when the hold reaches it (not at the release)",
+            f"`{DEFAULT_LONG_PRESS_MS}`",
+        ),
+    )
+
     @property
     def is_output(self) -> bool:
         """Whether the bridge drives this pin (and accepts commands for it)."""
         return self.mode == "output"
+
+    @property
+    def double_press_window(self) -> float:
+        """`double_press_ms` (or its default) in seconds."""
+        value = DEFAULT_DOUBLE_PRESS_MS if self.double_press_ms is None else self.double_press_ms
+        return value / 1000
+
+    @property
+    def long_press_after(self) -> float:
+        """`long_press_ms` (or its default) in seconds."""
+        value = DEFAULT_LONG_PRESS_MS if self.long_press_ms is None else self.long_press_ms
+        return value / 1000
 
     def __post_init__(self) -> None:
         problems: list[tuple[Loc, str]] = []
@@ -269,6 +350,18 @@ class PinSpec:
             problems.append(
                 (("pulse_ms",), f"only outputs can be pulsed; pin {self.pin} is an input")
             )
+        for key in ("debounce_ms", "events", "double_press_ms", "long_press_ms"):
+            if self.is_output and getattr(self, key) not in (None, 0, ()):
+                problems.append(((key,), f"only inputs have {key}; pin {self.pin} is an output"))
+        for key, event in (("double_press_ms", "double"), ("long_press_ms", "long")):
+            if not self.is_output and getattr(self, key) is not None and event not in self.events:
+                problems.append(
+                    (
+                        (key,),
+                        f"is only used when events lists {event!r}; pin {self.pin} has "
+                        f"events {list(self.events)}",
+                    )
+                )
         # Commands are matched case-insensitively, so these must stay distinguishable.
         if self.payload_on.casefold() == self.payload_off.casefold():
             problems.append(
@@ -322,6 +415,13 @@ class BridgeConfig:
     pins: Annotated[
         tuple[PinSpec, ...], _Rule(_pins, missing="at least one pin must be configured")
     ] = field(metadata=_doc("the pins the bridge exposes: at least one, each pin once"))
+    links: Annotated[tuple[LinkSpec, ...], _Rule(_links)] = field(
+        default=(),
+        metadata=_doc(
+            "inputs driving outputs, carried out by the bridge itself from the driver's "
+            "updates, whether or not the broker is reachable"
+        ),
+    )
 
     @property
     def client_id(self) -> str:
@@ -334,6 +434,9 @@ class BridgeConfig:
         if not self.pins:
             _refuse_broken([(("pins",), "at least one pin must be configured")])
         problems = [(("pins", *loc), message) for loc, message in _duplicate_pins(self.pins)]
+        problems += [
+            (("links", *loc), message) for loc, message in link_problems(self.links, self.pins)
+        ]
         host = self.malos.host
         if not is_this_machine(host) and self.homeassistant.node_id == default_node_id():
             problems.append(

@@ -1,8 +1,8 @@
 """Home Assistant MQTT discovery payloads, built from the config by pure functions.
 
 Each configured pin becomes one entity of one device (the board): outputs are `switch`
-entities, inputs `binary_sensor` entities, in the per-entity discovery form that every Home
-Assistant version understands.
+entities, inputs `binary_sensor` entities, and an input with press `events` is also an `event`
+entity, in the per-entity discovery form that every Home Assistant version understands.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from ..config import BridgeConfig, PinSpec
 from ..mqtt.topics import Topics
 
 MANUFACTURER = "MATRIX Labs"
+EVENT = "event"
+_COMPONENTS = ("switch", "binary_sensor", EVENT)
 _OBJECT_ID = re.compile(r"gpio([0-9]{1,2})")
 
 
@@ -45,16 +47,15 @@ def own_configs_filter(config: BridgeConfig) -> str:
     return f"{ha.prefix}/+/{ha.node_id}/+/config"
 
 
-def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
-    """The discovery payload of one pin, as a JSON-ready dict."""
+def _name(spec: PinSpec) -> str:
+    return spec.name if spec.name is not None else f"GPIO {spec.pin}"
+
+
+def _common(config: BridgeConfig) -> dict[str, Any]:
+    """What every entity of the board carries: availability, QoS, the device, the origin."""
     ha = config.homeassistant
     topics = Topics(config.mqtt.base_topic)
-    payload: dict[str, Any] = {
-        "name": spec.name if spec.name is not None else f"GPIO {spec.pin}",
-        "unique_id": f"{ha.node_id}_gpio{spec.pin}",
-        "state_topic": topics.state(spec.pin),
-        "payload_on": spec.payload_on,
-        "payload_off": spec.payload_off,
+    return {
         "availability": [
             {
                 "topic": topics.status,
@@ -73,6 +74,19 @@ def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
         # No `support_url` yet: the project has no public home to point at.
         "origin": {"name": "mqtt-gpio-bridge", "sw_version": __version__},
     }
+
+
+def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
+    """The discovery payload of one pin, as a JSON-ready dict."""
+    topics = Topics(config.mqtt.base_topic)
+    payload: dict[str, Any] = {
+        "name": _name(spec),
+        "unique_id": f"{config.homeassistant.node_id}_gpio{spec.pin}",
+        "state_topic": topics.state(spec.pin),
+        "payload_on": spec.payload_on,
+        "payload_off": spec.payload_off,
+        **_common(config),
+    }
     if spec.is_output:
         payload |= {
             "command_topic": topics.command(spec.pin),
@@ -88,29 +102,49 @@ def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
     return payload
 
 
+def event_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
+    """The discovery payload of an input's press events (an `event` entity), JSON-ready."""
+    return {
+        "name": f"{_name(spec)} press",
+        "unique_id": f"{config.homeassistant.node_id}_gpio{spec.pin}_event",
+        "state_topic": Topics(config.mqtt.base_topic).event(spec.pin),
+        "event_types": list(spec.events),
+        "device_class": "button",
+        **_common(config),
+    }
+
+
+def _entities(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]:
+    """(config topic, payload) of every entity, in pin order."""
+    found = []
+    for spec in config.pins:
+        found.append((config_topic(config, component(spec), spec.pin), entity_config(config, spec)))
+        if spec.events:
+            found.append((config_topic(config, EVENT, spec.pin), event_config(config, spec)))
+    return found
+
+
 def announcements(config: BridgeConfig) -> list[Announcement]:
     """Every discovery config this bridge publishes (none when discovery is off)."""
     if not config.homeassistant.discovery:
         return []
     return [
-        Announcement(
-            config_topic(config, component(spec), spec.pin),
-            json.dumps(entity_config(config, spec), separators=(",", ":")),
-        )
-        for spec in config.pins
+        Announcement(topic, json.dumps(payload, separators=(",", ":")))
+        for topic, payload in _entities(config)
     ]
 
 
 def stale_topics(config: BridgeConfig, retained: set[str]) -> list[str]:
     """Discovery topics of this node found retained on the broker that no pin owns any more.
 
-    Only `switch`/`binary_sensor` configs named `gpio<pin>` under this node id are considered:
-    a pin removed from the config, or one that changed between input and output. Anything
-    else, and every other node's configs, is left alone.
+    Only `switch`/`binary_sensor`/`event` configs named `gpio<pin>` under this node id are
+    considered: a pin removed from the config, one that changed between input and output, or
+    an input whose `events` were removed. Anything else, and every other node's configs, is
+    left alone.
     """
     if not config.homeassistant.discovery:
         return []
-    wanted = {config_topic(config, component(spec), spec.pin) for spec in config.pins}
+    wanted = {topic for topic, _ in _entities(config)}
     stale = []
     for topic in sorted(retained - wanted):
         parts = topic.split("/")
@@ -119,7 +153,7 @@ def stale_topics(config: BridgeConfig, retained: set[str]) -> list[str]:
         if (
             parts[: len(prefix_parts)] == prefix_parts
             and len(rest) == 4
-            and rest[0] in ("switch", "binary_sensor")
+            and rest[0] in _COMPONENTS
             and rest[1] == config.homeassistant.node_id
             and _OBJECT_ID.fullmatch(rest[2])
             and rest[3] == "config"

@@ -30,6 +30,10 @@ class Topics:
         """Retained state of one pin."""
         return f"{self.base}/gpio/{pin}/state"
 
+    def event(self, pin: int) -> str:
+        """Press events of one input pin, as JSON, not retained."""
+        return f"{self.base}/gpio/{pin}/event"
+
     def command(self, pin: int) -> str:
         """Where commands for one output pin arrive."""
         return f"{self.base}/gpio/{pin}/set"

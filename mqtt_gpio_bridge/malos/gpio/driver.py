@@ -8,9 +8,11 @@ driver (re)starts, every pin is configured again from what the bridge wants of i
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 
 from ...core.concern import Hub, Route
 from ...core.pacing import RateLimit
@@ -20,6 +22,8 @@ from ...mqtt.topics import Topics
 from ..driver import Driver
 from .codec import PIN_COUNT, decode_levels, encode_pin_config
 from .commands import Action, Command, Refusal, parse_command
+from .inputs import Happening, Inputs
+from .links import LinkTable
 from .pins import PinState, PinTable, PinWrite
 from .pulses import Pulses
 
@@ -61,6 +65,13 @@ class GpioDriver(Driver[int]):
         self._held_states: set[int] = set()
         """Pins whose latest state waits for `_state_limits` to let it through."""
         self._rate_reported: dict[int, float] = {}
+        self.links = LinkTable(config.links)
+        self.inputs = Inputs(config.pins, self.links.sources)
+        self._event_topics = {
+            spec.pin: self.topics.event(spec.pin) for spec in config.pins if spec.events
+        }
+        self._events_unsent = 0
+        """Press events that found no broker session since the last one."""
 
     # -- the hooks -------------------------------------------------------------------------------
 
@@ -79,12 +90,25 @@ class GpioDriver(Driver[int]):
         for state in self.pins.known():
             self._publish_state(state)
 
+    def connected(self) -> None:
+        if self._events_unsent:
+            logger.info(
+                "%d press events happened while the broker was away; they were not published "
+                "(a late press would be wrong), links acted on them",
+                self._events_unsent,
+            )
+            self._events_unsent = 0
+
     def stop(self) -> None:
         self.pulses.finish_all()
 
     def came_back(self, update: int) -> None:
         self._unsent.clear()
-        self._send(self.pins.writes(update, self.hub.timers.clock()))
+        now = self.hub.timers.clock()
+        # What the driver shows now is where the inputs are, not a press (no phantom events).
+        self.inputs.reset()
+        self._follow(update, now)
+        self._send(self.pins.writes(update, now))
         self.pins.forget_published()
         logger.info(
             "MALOS driver is sending updates; %d pins configured", len(self.hub.config.pins)
@@ -100,7 +124,12 @@ class GpioDriver(Driver[int]):
 
     def on_update(self, frame: bytes) -> None:
         now = self.hub.timers.clock()
-        if frame == self._last_frame and self.alive and self.pins.settled:
+        if (
+            frame == self._last_frame
+            and self.alive
+            and self.pins.settled
+            and not (self.inputs and self.inputs.pending)
+        ):
             # The common update: the same bytes as the last one, and nothing awaited.
             self._last_update = now
             self._resend_held()
@@ -115,8 +144,63 @@ class GpioDriver(Driver[int]):
         self.seen(now, levels)  # configures every pin if the driver is (back) up
         if was_alive:
             self._resend_held()
+        happened: list[Happening] = []
+        if self.inputs:
+            levels, happened = self.inputs.take(levels, now)
         for state in self.pins.update(levels, now):
             self._publish_change(state, now)
+        for happening in happened:
+            self._on_happening(happening)
+
+    # -- inputs as buttons, and links -------------------------------------------------------------
+
+    def _on_happening(self, happening: Happening) -> None:
+        """An input was pressed, released, or made a press event: publish, and carry out
+        its links (whether or not the broker is there)."""
+        if happening.pin in self._event_topics and happening.kind not in ("press", "release"):
+            self._publish_event(happening)
+        for output, command in self.links.commands(happening):
+            state = self.pins.get(output)
+            assert state is not None, "config validation guarantees a configured output"
+            logger.debug("link: pin %d %s -> pin %d", happening.pin, happening.kind, output)
+            self._apply(state, command)
+
+    def _publish_event(self, happening: Happening) -> None:
+        if self.hub.session_token() is None:
+            # Not kept for later: a double press published minutes late would be wrong.
+            self._events_unsent += 1
+            if self._events_unsent == 1:
+                logger.warning(
+                    "broker unreachable: pin %d %s press not published; press events are not "
+                    "kept for later (links still act), the count follows on reconnection",
+                    happening.pin,
+                    happening.kind,
+                )
+            return
+        event: dict[str, object] = {
+            "event_type": happening.kind,
+            "pin": happening.pin,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        }
+        if happening.held is not None:
+            event["duration_ms"] = round(happening.held * 1000)
+        self.hub.publish(
+            self._event_topics[happening.pin],
+            json.dumps(event, separators=(",", ":")),
+            qos=self.hub.config.mqtt.qos,
+        )
+
+    def _follow(self, update: int, now: float) -> None:
+        """Outputs that follow an input take its level when the driver is (back) up."""
+        is_on = {
+            state.spec.pin: state.is_on(update >> state.spec.pin & 1)
+            for state in self.pins
+            if not state.is_output
+        }
+        for output, command in self.links.follow_levels(is_on):
+            state = self.pins.get(output)
+            assert state is not None
+            self.pins.command(state, command.action, now)  # sent with every pin just after
 
     def _send(self, writes: list[PinWrite]) -> None:
         """Queue pin configs for the driver; what ZeroMQ cannot take now is retried later.
