@@ -19,7 +19,8 @@ EXIT_CONFIG = 2
 
 EXIT_CODES = {
     "run": "exit status: 0 after SIGTERM/SIGINT (a clean stop), 2 for a config problem",
-    "check-config": "exit status: 0 if the config is valid, 2 if not (every problem is listed)",
+    "check-config": "exit status: 0 if the config is valid (warnings too), 2 if not (every "
+    "problem is listed)",
     "health": "exit status: 0 if the retained status is online, 1 if not or unknown, 2 for a "
     "config problem",
     "discovery": "exit status: 0, 2 for a config problem",
@@ -104,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "a simulated MALOS GPIO driver; drive its inputs from stdin",
         "A simulated MALOS GPIO driver on four ports, as MALOS has them: BASE (configs),\n"
         "BASE+1 (keep-alive pings), BASE+2 (errors), BASE+3 (updates). Type `<pin> on`,\n"
-        "`<pin> off`, `<pin> toggle` or `show` on its standard input. Needs the `sim` extra.",
+        "`<pin> off`, `<pin> toggle`, `<pin> press <ms>`, `<pin> double`, `<pin> play <ms>...`\n"
+        "or `show` on its standard input. Needs the `sim` extra.",
     )
     simulate.add_argument(
         "--host",
@@ -187,21 +189,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(config_path: str) -> int:
-    from .config import load_config
+    from .config import load_config, warnings
     from .core.bridge import serve
 
     config = load_config(config_path)
+    for line in warnings(config):
+        logger.warning("%s: %s", config_path, line)
     serve(config)
     return 0
 
 
 def _check_config(config_path: str) -> int:
-    from .config import load_config, summarize
+    from .config import load_config, summarize, warnings
 
     config = load_config(config_path)
     print(f"{config_path}: valid")
     for line in summarize(config):
         print(f"  {line}")
+    advice = warnings(config)
+    if advice:
+        print("warnings (valid, but likely not what you want):")
+        for line in advice:
+            print(f"  {line}")
     return 0
 
 

@@ -227,7 +227,7 @@ class BridgeThread:
 
 
 def bridge_config(
-    broker: Broker, malos_port: int, pins: list[dict[str, Any]], **sections: dict[str, Any]
+    broker: Broker, malos_port: int, pins: list[dict[str, Any]], **sections: Any
 ) -> BridgeConfig:
     """A config for the test broker and simulator with a unique base topic and node id."""
     unique = uuid.uuid4().hex[:8]
@@ -238,7 +238,10 @@ def bridge_config(
         "pins": pins,
     }
     for name, values in sections.items():
-        document.setdefault(name, {}).update(values)
+        if isinstance(values, dict):
+            document.setdefault(name, {}).update(values)
+        else:  # a list section (`links`)
+            document[name] = values
     return parse_config(document)
 
 
@@ -262,7 +265,7 @@ class Rig:
         assert self.own_simulator is not None, "this rig has no simulator: use the `rig` fixture"
         return self.own_simulator
 
-    def start_without_waiting(self, pins: list[dict[str, Any]], **sections: dict[str, Any]) -> str:
+    def start_without_waiting(self, pins: list[dict[str, Any]], **sections: Any) -> str:
         """Watch the topics of a new bridge and start it, without waiting for it; its base."""
         config = bridge_config(self.broker, self.malos_port, pins, **sections)
         base = config.mqtt.base_topic
@@ -270,7 +273,7 @@ class Rig:
         self.bridge = self.start_bridge(config)
         return base
 
-    def start(self, pins: list[dict[str, Any]], **sections: dict[str, Any]) -> str:
+    def start(self, pins: list[dict[str, Any]], **sections: Any) -> str:
         """Start a bridge on the driver, watch its topics, wait until online; its base."""
         base = self.start_without_waiting(pins, **sections)
         self.probe.wait_for(f"{base}/status", "online")

@@ -1410,3 +1410,148 @@ def test_check_config_reports_an_unreadable_password_file_with_its_key_path(
     assert (
         f"  mqtt.password_file: cannot read: [Errno 2] No such file or directory: '{missing}'"
     ) in capsys.readouterr().err.splitlines()
+
+
+# --- inputs as buttons, and links ----------------------------------------------------------------
+
+BUTTONS = """\
+pins:
+  - {pin: 3, mode: input, events: [single, long], debounce_ms: 30}
+  - {pin: 5, mode: output}
+  - {pin: 6, mode: output}
+"""
+
+
+def test_button_keys_are_read_with_their_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BUTTONS))
+    button = config.pins[0]
+    assert (button.events, button.debounce_ms) == (("single", "long"), 30)
+    assert (button.double_press_window, button.long_press_after) == (0.4, 0.8)
+    assert config.pins[1].events == () and config.pins[1].debounce_ms == 0
+    assert config.links == ()
+
+
+def test_events_is_a_list_of_known_events_each_once(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "pins: [{pin: 3, mode: input, events: double}]")).pins[
+        0
+    ].events == ("double",)
+    assert problems_with_pin("pin: 3, mode: input, events: [single, triple]", tmp_path) == [
+        "pins[0].events: 'triple' is not an event; the events are 'single', 'double' and 'long'"
+    ]
+    assert problems_with_pin("pin: 3, mode: input, events: [long, LONG]", tmp_path) == [
+        "pins[0].events: 'long' is listed twice"
+    ]
+    assert problems_with_pin("pin: 3, mode: input, events: {single: 1}", tmp_path) == [
+        "pins[0].events: must be a list such as [single, double, long], got a mapping"
+    ]
+
+
+def test_button_keys_on_an_output_or_without_their_event_are_refused(tmp_path: Path) -> None:
+    assert problems_with_pin(
+        "pin: 5, mode: output, events: [single], debounce_ms: 20", tmp_path
+    ) == [
+        "pins[0].debounce_ms: only inputs have debounce_ms; pin 5 is an output",
+        "pins[0].events: only inputs have events; pin 5 is an output",
+    ]
+    assert problems_with_pin(
+        "pin: 3, mode: input, events: [single], double_press_ms: 300, long_press_ms: 5", tmp_path
+    ) == [
+        "pins[0].long_press_ms: 5 is out of range 20..60000",
+    ]
+    assert problems_with_pin(
+        "pin: 3, mode: input, events: [single], double_press_ms: 300", tmp_path
+    ) == [
+        "pins[0].double_press_ms: is only used when events lists 'double'; pin 3 has events "
+        "['single']"
+    ]
+
+
+def test_links_accept_on_quoted_or_not(tmp_path: Path) -> None:
+    text = BUTTONS + (
+        "links:\n"
+        "  - {input: 3, on: single, output: 5, action: toggle}\n"
+        '  - {input: 3, "on": long, output: 6, action: pulse, duration_ms: 500}\n'
+        "  - {input: 3, output: 5, action: follow}\n"
+        "  - {input: 3, on: press, output: 6, action: on}\n"  # `action: on` unquoted too
+    )
+    links = load_config(write(tmp_path, text)).links
+    assert [(link.trigger, link.action, link.duration_ms) for link in links] == [
+        ("single", "toggle", None),
+        ("long", "pulse", 500),
+        ("change", "follow", None),
+        ("press", "on", None),
+    ]
+
+
+def test_every_link_mistake_is_refused_with_its_key_path(tmp_path: Path) -> None:
+    text = BUTTONS.replace("{pin: 6, mode: output}", "{pin: 6, mode: output, initial: on}") + (
+        "links:\n"
+        "  - {input: 3, on: double, output: 5, action: toggle}\n"
+        "  - {input: 5, on: press, output: 6, action: toggle}\n"
+        "  - {input: 3, on: press, output: 7, action: on}\n"
+        "  - {input: 3, on: press, output: 3, action: on}\n"
+        "  - {input: 3, on: press, output: 5, action: pulse}\n"
+        "  - {input: 3, output: 6, action: follow}\n"
+        "  - {input: 9, on: release, output: 5, action: off}\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "links[0].on: pin 3 does not detect 'double' presses (its events: single, long); add "
+        "'double' to its events",
+        "links[1].input: pin 5 is an output, not an input",
+        "links[2].output: pin 7 is not configured in pins",
+        "links[3].output: pin 3 is an input, not an output",
+        "links[4].duration_ms: required for a pulse (or give pin 5 a pulse_ms)",
+        "links[5].output: pin 6 follows pin 3, so its `initial` cannot apply; remove one of them",
+        "links[6].input: pin 9 is not configured in pins",
+    ]
+
+
+def test_a_link_on_its_own_is_checked_too(tmp_path: Path) -> None:
+    text = BUTTONS + (
+        "links:\n"
+        "  - {input: 3, output: 5, action: toggle}\n"
+        "  - {input: 3, on: press, output: 5, action: follow}\n"
+        "  - {input: 3, on: press, output: 5, action: toggle, duration_ms: 100}\n"
+        '  - {input: 3, on: press, "on": press, output: 5, action: on}\n'
+        "  - {input: 3, on: tap, output: 5, action: blink}\n"
+        "  - just a string\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "links[0].on: required for action 'toggle': say what acts",
+        "links[1].on: a follow link acts on every change, not on 'press'; leave `on` out",
+        "links[2].duration_ms: only a pulse has a duration, not 'toggle'",
+        "links[3].on: `on` is written twice (once quoted, once not)",
+        "links[4].on: must be 'press', 'release', 'change', 'single', 'double' or 'long', "
+        "got 'tap'",
+        "links[4].action: must be 'toggle', 'on', 'off', 'pulse' or 'follow', got 'blink'",
+        "links[5]: must be a mapping of keys to values, got 'just a string'",
+    ]
+
+
+def test_two_follow_links_cannot_drive_one_output(tmp_path: Path) -> None:
+    text = BUTTONS.replace(
+        "  - {pin: 5, mode: output}\n", "  - {pin: 4, mode: input}\n  - {pin: 5, mode: output}\n"
+    ) + (
+        "links:\n"
+        "  - {input: 3, output: 5, action: follow}\n"
+        "  - {input: 4, output: 5, action: follow}\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "links[1].output: pin 5 already follows an input, at links[0]"
+    ]
+
+
+def test_events_with_slow_updates_get_a_warning_naming_the_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "malos: {update_interval: 0.1}\n" + BUTTONS)
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  pins[0].events: the driver sends levels every 0.1 s (malos.update_interval), so a "
+        "quick tap can fall between two updates and be missed; set malos.update_interval: 0.02 "
+        "for buttons"
+    ) in out.splitlines()
+    fast = write(tmp_path, "malos: {update_interval: 0.05}\n" + BUTTONS)
+    assert main(["check-config", "--config", str(fast)]) == 0
+    assert "warning" not in capsys.readouterr().out

@@ -9,7 +9,12 @@ from typing import Any
 
 from mqtt_gpio_bridge import __version__
 from mqtt_gpio_bridge.config import BridgeConfig, parse_config
-from mqtt_gpio_bridge.homeassistant.discovery import announcements, entity_config, stale_topics
+from mqtt_gpio_bridge.homeassistant.discovery import (
+    announcements,
+    entity_config,
+    event_config,
+    stale_topics,
+)
 from mqtt_gpio_bridge.sim.driver import SimulatedDriver
 
 from .helpers import BridgeThread, Broker, MqttProbe, bridge_config, wait_until
@@ -102,6 +107,42 @@ def test_unnamed_pin_is_called_gpio_n_and_topics_follow_the_component() -> None:
         "homeassistant/binary_sensor/kitchen/gpio8/config",
     ]
     assert json.loads(announcements(config)[0].payload)["name"] == "GPIO 7"
+
+
+def test_event_entity_config_is_exact() -> None:
+    config = kitchen(
+        [{"pin": 4, "mode": "input", "name": "Doorbell", "events": ["long", "single", "double"]}]
+    )
+    assert event_config(config, config.pins[0]) == {
+        "name": "Doorbell press",
+        "unique_id": "kitchen_gpio4_event",
+        "state_topic": "matrix/kitchen/gpio/4/event",
+        "event_types": ["single", "double", "long"],
+        "device_class": "button",
+        "qos": 1,
+        "availability": AVAILABILITY,
+        "device": DEVICE,
+        "origin": {"name": "mqtt-gpio-bridge", "sw_version": __version__},
+    }
+    assert [a.topic for a in announcements(config)] == [
+        "homeassistant/binary_sensor/kitchen/gpio4/config",
+        "homeassistant/event/kitchen/gpio4/config",
+    ]
+
+
+def test_an_input_without_events_has_no_event_entity_and_its_old_one_is_stale() -> None:
+    config = kitchen([{"pin": 4, "mode": "input"}, {"pin": 5, "mode": "input", "events": "single"}])
+    assert [a.topic for a in announcements(config)] == [
+        "homeassistant/binary_sensor/kitchen/gpio4/config",
+        "homeassistant/binary_sensor/kitchen/gpio5/config",
+        "homeassistant/event/kitchen/gpio5/config",
+    ]
+    retained = {
+        "homeassistant/event/kitchen/gpio4/config",  # its events were removed
+        "homeassistant/event/kitchen/gpio5/config",
+        "homeassistant/event/garage/gpio4/config",  # another node
+    }
+    assert stale_topics(config, retained) == ["homeassistant/event/kitchen/gpio4/config"]
 
 
 def test_discovery_off_publishes_and_clears_nothing() -> None:

@@ -24,7 +24,7 @@ The modules, one job each:
 - `broker.py`, `model.py`, `links.py`: the frozen dataclasses, one per section;
 - `schema.py`: the voluptuous schema derived from them, and problem lines;
 - `loading.py`: `load_config`, `parse_config` and YAML problems;
-- `summary.py`: `summarize`, for `check-config`;
+- `summary.py`: `summarize` and `warnings`, for `check-config`;
 - `reference.py`: docs/configuration.md, generated from the model.
 """
 
@@ -42,7 +42,7 @@ from .model import (
     default_node_id,
 )
 from .password import Secret
-from .summary import summarize
+from .summary import summarize, warnings
 
 __all__ = [
     "BridgeConfig",
@@ -57,4 +57,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "summarize",
+    "warnings",
 ]

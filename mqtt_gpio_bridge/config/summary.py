@@ -1,9 +1,16 @@
-"""`summarize`: a configuration in a few human lines, for `check-config`."""
+"""`summarize` and `warnings`: a configuration in a few human lines, and what in it is valid
+but likely not what the user wants, for `check-config` (the bridge logs the warnings at start).
+"""
 
 from __future__ import annotations
 
 from ..mqtt.topics import Topics
 from .model import BridgeConfig
+
+QUICK_TAP_INTERVAL = 0.05
+"""Seconds between updates above which a quick tap (about 80 ms) can fall between two."""
+EVENTS_INTERVAL = 0.02
+"""The update interval recommended for inputs with press events."""
 
 
 def summarize(config: BridgeConfig) -> list[str]:
@@ -44,11 +51,39 @@ def summarize(config: BridgeConfig) -> list[str]:
             notes.append(f"initial {spec.initial}")
         if spec.pulse_ms is not None:
             notes.append(f"on = {spec.pulse_ms} ms pulse")
+        if spec.debounce_ms:
+            notes.append(f"debounce {spec.debounce_ms} ms")
+        if spec.events:
+            notes.append(f"events {', '.join(spec.events)} on {topics.event(spec.pin)}")
         if notes:
             line += f" ({', '.join(notes)})"
         lines.append(line)
+    for link in config.links:
+        duration = f" for {link.duration_ms} ms" if link.duration_ms is not None else ""
+        lines.append(
+            f"link: pin {link.input} {link.trigger} -> pin {link.output} {link.action}{duration}"
+        )
     if ha.discovery:
         lines.append(f"home assistant discovery on, prefix {ha.prefix}, node_id {ha.node_id}")
     else:
         lines.append("home assistant discovery off")
     return lines
+
+
+def warnings(config: BridgeConfig) -> list[str]:
+    """What is valid but likely not meant, one line each with its key path.
+
+    Args:
+        config: a validated configuration.
+    """
+    found = []
+    interval = config.malos.update_interval
+    if interval > QUICK_TAP_INTERVAL:
+        for index, spec in enumerate(config.pins):
+            if spec.events:
+                found.append(
+                    f"pins[{index}].events: the driver sends levels every {interval:g} s "
+                    "(malos.update_interval), so a quick tap can fall between two updates and "
+                    f"be missed; set malos.update_interval: {EVENTS_INTERVAL:g} for buttons"
+                )
+    return found

@@ -19,6 +19,11 @@ the bridge under test cannot tell it from a board:
 * the HAL shadow registers start at zero in every driver process while the FPGA keeps its
   registers, so the first write after a restart rewrites every pin from the zeroed shadow.
 
+Not from MALOS, a facility for tests and the console:
+
+* press patterns (`Board.play`): an input pin's outside level flips at exact instants (press,
+  hold, gap, contact bounce), evaluated at the instant each update samples the levels.
+
 The FPGA registers and the levels applied to input pins from outside live in `Board`, which can
 outlive a driver: stop a `SimulatedDriver`, start another on the same `Board`, and you have
 "MALOS restarted on a running board".
@@ -26,12 +31,16 @@ outlive a driver: stop a `SimulatedDriver`, start another on the same `Board`, a
 
 from __future__ import annotations
 
+import bisect
 import collections
+import itertools
 import logging
+import math
+import re
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import zmq
@@ -55,33 +64,149 @@ ERROR_BAD_SPECIFIC = "0, Invalid specific configuration for Gpio driver."
 
 
 @dataclass
+class _Timeline:
+    """A press pattern on one input pin: its level just before the first flip, and the
+    ascending monotonic times of the flips."""
+
+    before: int
+    flips: list[float]
+
+    def level(self, now: float) -> tuple[int, bool]:
+        """The level at `now` (a flip at `now` has happened) and whether the pattern is over."""
+        done = bisect.bisect_right(self.flips, now)
+        return self.before ^ (done & 1), done == len(self.flips)
+
+
+@dataclass
 class Board:
     """The FPGA side: what survives a MALOS restart.
 
     Attributes:
         direction: bit n set = pin n is an output.
         output: output register, bit n = level driven on pin n when it is an output.
-        external: levels applied from outside to the pins (what an input reads).
+        external: levels applied from outside to the pins (what an input reads). For a pin
+            playing a press pattern (`play`), the level it rests at until the pattern is over
+            and has been read; `external_levels` gives the levels with the patterns applied.
     """
 
     direction: int = 0
     output: int = 0
     external: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _timelines: dict[int, _Timeline] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    def levels(self) -> int:
-        """Return the live level of all 16 pins, outputs included."""
+    def levels(self, now: float | None = None) -> int:
+        """Return the live level of all 16 pins, outputs included.
+
+        Args:
+            now: the `time.monotonic()` instant at which press patterns are evaluated
+                (default: now). The update loop passes the instant it samples at, so that an
+                update shows exactly the levels of that instant.
+        """
         with self.lock:
-            return (
-                (self.output & self.direction) | (self.external & ~self.direction)
-            ) & ALL_PINS_MASK
+            # No pattern playing (nearly always): not even a clock read on this hot path.
+            external = self._external_at(now) if self._timelines else self.external
+            return ((self.output & self.direction) | (external & ~self.direction)) & ALL_PINS_MASK
+
+    def external_levels(self, now: float | None = None) -> int:
+        """Return the levels applied from outside at `now` (default: now), patterns included."""
+        with self.lock:
+            return self._external_at(now) if self._timelines else self.external
 
     def set_external(self, pin: int, level: int) -> None:
-        """Drive input `pin` from outside (a button, a sensor) to `level` 0 or 1."""
-        if not 0 <= pin < PIN_COUNT:
-            raise ValueError(f"pin {pin} is out of range 0..{PIN_COUNT - 1}")
+        """Drive input `pin` from outside (a button, a sensor) to `level` 0 or 1.
+
+        This cancels any press pattern playing on `pin`.
+        """
+        _check_pin(pin)
         with self.lock:
+            self._timelines.pop(pin, None)
             self.external = (self.external & ~(1 << pin)) | ((level & 1) << pin)
+
+    def play(
+        self, pin: int, durations_ms: Sequence[float], start: float | None = None
+    ) -> list[float]:
+        """Play a press pattern on input `pin`: flip its outside level at set times.
+
+        The level flips at `start`, then again after each duration in turn: at `start`,
+        `start + d0`, `start + d0 + d1`, ..., `start + d0 + ... + dn`, so `len(durations_ms) + 1`
+        flips: with an odd number of durations the pin ends at the level it had before `start`,
+        with an even number (none included) at the opposite one. From low,
+        `play(3, [200, 150, 200])` makes pin 3 high for 200 ms, low for 150 ms, high for 200 ms,
+        then low for good; `play(3, [100])` is one 100 ms press. At the instant of a flip the pin
+        already has its new level: `levels(start)` shows the first flip.
+
+        The level is worked out from these times whenever it is read (`levels(now)`), so it is
+        exact at the instant an update samples it: no thread, no sleep, no drift. The first read
+        at or after the last flip makes the final level the pin's `external` level and forgets
+        the pattern, so reads at an earlier `now` after that one see the final level.
+
+        Playing again on the same pin replaces the pattern from the new `start` on: flips of the
+        old pattern before it still happen, later ones are dropped, and the new pattern flips
+        the level the pin has just before the new `start`. `set_external` on the pin cancels
+        the pattern. On an output pin the pattern changes nothing until the pin becomes an
+        input, as for `set_external`.
+
+        Args:
+            pin: the input pin, 0..15.
+            durations_ms: the times between successive flips, in milliseconds, each > 0. Empty:
+                a single flip at `start`.
+            start: the `time.monotonic()` instant of the first flip; default now. It may be in
+                the future (the pattern waits) or any value at all in tests that read
+                `levels(now)` at chosen instants.
+
+        Returns:
+            The `time.monotonic()` instants of the flips, the first being `start`.
+
+        Raises:
+            ValueError: `pin` is out of range, or a duration is not a finite number > 0.
+        """
+        _check_pin(pin)
+        for duration in durations_ms:
+            # bool is an int, but `True` ms is a caller's mistake, not a 1 ms press.
+            if (
+                isinstance(duration, bool)
+                or not isinstance(duration, int | float)
+                or not math.isfinite(duration)
+                or duration <= 0
+            ):
+                raise ValueError(f"durations are milliseconds > 0, not {duration!r}")
+        if start is None:
+            start = time.monotonic()
+        # Each flip from `start` plus the running total, rather than flip after flip, so that
+        # rounding errors do not add up over a long pattern.
+        flips = [start] + [start + total / 1000 for total in itertools.accumulate(durations_ms)]
+        with self.lock:
+            old = self._timelines.get(pin)
+            if old is None:
+                timeline = _Timeline(self.external >> pin & 1, flips)
+            else:
+                kept = old.flips[: bisect.bisect_left(old.flips, start)]
+                timeline = _Timeline(old.before, kept + flips)
+            self._timelines[pin] = timeline
+        return flips
+
+    def _external_at(self, now: float | None) -> int:
+        """The outside levels at `now`, patterns applied; folds finished ones. Lock held."""
+        if now is None:
+            now = time.monotonic()
+        external = self.external
+        for pin, timeline in list(self._timelines.items()):
+            level, over = timeline.level(now)
+            external = (external & ~(1 << pin)) | (level << pin)
+            if over:
+                # The pin rests at its final level from now on: no pattern to evaluate. Reading
+                # at an earlier instant afterwards gives that final level (no history is kept).
+                self.external = (self.external & ~(1 << pin)) | (level << pin)
+                del self._timelines[pin]
+        return external
+
+
+def _check_pin(pin: int) -> None:
+    if not 0 <= pin < PIN_COUNT:
+        raise ValueError(f"pin {pin} is out of range 0..{PIN_COUNT - 1}")
 
 
 class SimulatedDriver:
@@ -169,6 +294,12 @@ class SimulatedDriver:
         """Drive a pin from outside to `level` (shorthand for `board.set_external`)."""
         self.board.set_external(pin, level)
 
+    def play(
+        self, pin: int, durations_ms: Sequence[float], start: float | None = None
+    ) -> list[float]:
+        """Play a press pattern on input `pin` (shorthand for `board.play`)."""
+        return self.board.play(pin, durations_ms, start)
+
     # -- the driver ---------------------------------------------------------------------------
 
     def _serve(self) -> None:
@@ -225,7 +356,7 @@ class SimulatedDriver:
                 if now >= next_tick:
                     # The update thread: send, then sleep the delay in force *now*.
                     if self._active(now):
-                        self._send_update(updates_out, encode_levels(self.board.levels()))
+                        self._send_update(updates_out, encode_levels(self.board.levels(now)))
                         self.updates_sent += 1
                         next_tick = now + self.delay_between_updates
                     else:
@@ -299,8 +430,21 @@ def whole_milliseconds(seconds: float) -> float:
 
 CONSOLE_HELP = """\
 commands: <pin> on | <pin> off | <pin> toggle   drive an input pin from outside
+          <pin> press <ms>                      flip it, flip it back <ms> later
+          <pin> double [<ms> <gap ms>]          two presses (default 120 ms, 150 ms apart)
+          <pin> play <ms> <ms> ...              flip it now, then after each <ms> in turn
           show                                  levels and directions of all 16 pins
           help"""
+
+DOUBLE_PRESS_MS = 120.0
+DOUBLE_GAP_MS = 150.0
+
+_PATTERN_USAGE = {
+    "press": "usage: <pin> press <ms>, e.g. 3 press 200",
+    "double": "usage: <pin> double [<ms> <gap ms>], e.g. 3 double 120 150",
+    "play": "usage: <pin> play <ms> <ms> ..., e.g. 3 play 200 150 200",
+}
+_MILLISECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
 
 def console_command(driver: SimulatedDriver, line: str) -> str:
@@ -317,17 +461,64 @@ def console_command(driver: SimulatedDriver, line: str) -> str:
             for pin in range(PIN_COUNT)
         ]
         return "\n".join(rows)
-    if len(words) == 2 and words[0].isdecimal() and words[1] in ("on", "off", "toggle"):
-        pin = int(words[0])
+    if len(words) < 2 or not words[0].isdecimal():
+        return CONSOLE_HELP
+    pin = int(words[0])
+    command, arguments = words[1], words[2:]
+    if command in ("on", "off", "toggle") and not arguments:
         if pin >= PIN_COUNT:
             return f"pin {pin} is out of range 0..{PIN_COUNT - 1}"
-        current = driver.board.external >> pin & 1
-        level = {"on": 1, "off": 0, "toggle": 1 - current}[words[1]]
+        current = driver.board.external_levels() >> pin & 1
+        level = {"on": 1, "off": 0, "toggle": 1 - current}[command]
         driver.set_input(pin, level)
-        note = (
-            " (an output: the board drives it, the outside level is ignored)"
-            if (driver.board.direction >> pin & 1)
-            else ""
-        )
-        return f"pin {pin} driven {'high' if level else 'low'}{note}"
+        return f"pin {pin} driven {_level_name(level)}{_output_note(driver, pin)}"
+    if command in _PATTERN_USAGE:
+        return _console_pattern(driver, pin, command, arguments)
     return CONSOLE_HELP
+
+
+def _console_pattern(driver: SimulatedDriver, pin: int, command: str, arguments: list[str]) -> str:
+    """`<pin> press|double|play ...`: play the pattern, say what the pin will do."""
+    if pin >= PIN_COUNT:
+        return f"pin {pin} is out of range 0..{PIN_COUNT - 1}"
+    for word in arguments:
+        # Plain decimals only: float() would also take "nan", "inf", "-5" and "1e3".
+        if not _MILLISECONDS.fullmatch(word) or not 0 < float(word) < math.inf:
+            return f"pin {pin}: durations are milliseconds > 0, not {word!r}"
+    durations = [float(word) for word in arguments]
+    if command == "press" and len(durations) == 1:
+        title = f"press of {_ms(durations[0])}: "
+    elif command == "double" and len(durations) in (0, 2):
+        press, gap = durations or [DOUBLE_PRESS_MS, DOUBLE_GAP_MS]
+        durations = [press, gap, press]
+        title = "double press: "
+    elif command == "play" and durations:
+        title = ""
+    else:
+        return _PATTERN_USAGE[command]
+    # The level the pattern starts from; read just before playing it, which is only a console.
+    before = driver.board.external_levels() >> pin & 1
+    try:
+        driver.play(pin, durations)
+    except ValueError as exc:  # checked above; a reply all the same, never a traceback
+        return f"pin {pin}: {exc}"
+    steps = [
+        f"{_level_name(before ^ 1 ^ (index & 1))} {_ms(duration)}"
+        for index, duration in enumerate(durations)
+    ]
+    final = _level_name(before ^ ((len(durations) + 1) & 1))
+    return f"pin {pin}: {title}{', '.join(steps)}, then {final}{_output_note(driver, pin)}"
+
+
+def _level_name(level: int) -> str:
+    return "high" if level else "low"
+
+
+def _ms(milliseconds: float) -> str:
+    return f"{int(milliseconds) if milliseconds.is_integer() else milliseconds} ms"
+
+
+def _output_note(driver: SimulatedDriver, pin: int) -> str:
+    if driver.board.direction >> pin & 1:
+        return " (an output: the board drives it, the outside level is ignored)"
+    return ""
