@@ -89,7 +89,8 @@ def test_a_single_press_is_published_as_an_event(rig: Rig) -> None:
     (event,) = wait_for_event(probe, base, 1)
     assert set(event) == {"event_type", "pin", "time"}
     assert (event["event_type"], event["pin"]) == ("single", BUTTON)
-    published = datetime.fromisoformat(event["time"])
+    assert event["time"].endswith("Z")  # as on gpio/status
+    published = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
     assert published.utcoffset() == timedelta(0)
     assert before <= published <= datetime.now(UTC)
     (message,) = probe.on(f"{base}/gpio/{BUTTON}/event")

@@ -27,9 +27,14 @@ def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
 
 def report_json(text: str, source: str, pin: int | None, when: datetime | None = None) -> str:
     """`{"source", "error", "pin", "time"}` with the time in ISO 8601 UTC, milliseconds."""
-    moment = when if when is not None else _utc_now()
-    stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return json.dumps({"source": source, "error": text, "pin": pin, "time": stamp})
+    return json.dumps({"source": source, "error": text, "pin": pin, "time": utc_stamp(when)})
+
+
+def utc_stamp(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC with milliseconds and a `Z`, e.g. `2026-12-02T04:30:00.123Z` (now by
+    default): the time stamp of every message the bridge publishes."""
+    moment = _utc_now() if moment is None else moment
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _utc_now() -> datetime:

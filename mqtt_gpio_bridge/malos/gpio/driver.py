@@ -12,17 +12,16 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 
 from ...core.concern import Hub, Route
 from ...core.pacing import RateLimit
-from ...core.reports import shorten
+from ...core.reports import shorten, utc_stamp
 from ...errors import CodecError
 from ...mqtt.topics import Topics
 from ..driver import Driver
 from .codec import PIN_COUNT, decode_levels, encode_pin_config
 from .commands import Action, Command, Refusal, parse_command
-from .inputs import Happening, Inputs
+from .inputs import PRESS, RELEASE, Happening, Inputs
 from .links import LinkTable
 from .pins import PinState, PinTable, PinWrite
 from .pulses import Pulses
@@ -157,7 +156,7 @@ class GpioDriver(Driver[int]):
     def _on_happening(self, happening: Happening) -> None:
         """An input was pressed, released, or made a press event: publish, and carry out
         its links (whether or not the broker is there)."""
-        if happening.pin in self._event_topics and happening.kind not in ("press", "release"):
+        if happening.pin in self._event_topics and happening.kind not in (PRESS, RELEASE):
             self._publish_event(happening)
         for output, command in self.links.commands(happening):
             state = self.pins.get(output)
@@ -180,7 +179,7 @@ class GpioDriver(Driver[int]):
         event: dict[str, object] = {
             "event_type": happening.kind,
             "pin": happening.pin,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "time": utc_stamp(),
         }
         if happening.held is not None:
             event["duration_ms"] = round(happening.held * 1000)
