@@ -14,11 +14,7 @@ import mqttio
 import zmq
 from common.facts import ROOT
 from common.ports import HOST, free_port_block
-from common.processes import (
-    TICKS,
-    cpu_ticks,
-    end_process,
-)
+from common.processes import cpu_ns, end_process
 from perf_clients import Slot
 from perf_settings import BURST_STALL, ONLINE_TIMEOUT, PIN_COUNT, SAMPLE_TIMEOUT, PerfError, now_ns
 
@@ -152,12 +148,12 @@ class PipeHop:
 
 def cpu_shares(pids: Sequence[int], seconds: float) -> tuple[list[float], float]:
     """The % of one core each process used while this one slept `seconds`; the wall time."""
-    before = [cpu_ticks(pid) for pid in pids]
+    before = [cpu_ns(pid) for pid in pids]
     t0 = time.monotonic()
     time.sleep(seconds)
-    after = [cpu_ticks(pid) for pid in pids]
+    after = [cpu_ns(pid) for pid in pids]
     wall = time.monotonic() - t0
-    return [100 * (b - a) / TICKS / wall for a, b in zip(before, after, strict=True)], wall
+    return [100 * (b - a) / 1e9 / wall for a, b in zip(before, after, strict=True)], wall
 
 
 def wait_progress(count: Callable[[], int], target: int) -> None:

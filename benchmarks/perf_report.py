@@ -322,8 +322,8 @@ def build_report(
         "subscriber does not take in time, whoever it is. The publisher, the simulated "
         "driver and the bare subscriber share this process (one GIL), so both rates are "
         "lower bounds.",
-        "- CPU: utime + stime from /proc over the window (10 ms ticks); bridge pins are "
-        "outputs, initial off, discovery on, other settings default.",
+        "- CPU: every thread's time on a CPU over the window (/proc schedstat, ns); bridge "
+        "pins are outputs, initial off, discovery on, other settings default.",
         "- Start-up: from just before the bridge process is spawned to `online` at the "
         "subscriber. The bridge goes online at the driver's first update, and the driver "
         "(like MALOS) looks for a first ping only every 100 ms, so up to 0.1 s of it is the "

@@ -44,6 +44,20 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def cpu_ns(pid: int) -> int:
+    """Nanoseconds on a CPU of every live thread of a process (/proc/<pid>/task/*/schedstat):
+    exact where utime + stime count 10 ms ticks, which at an idle bridge's 0.5 % of a core
+    are a handful per window. Threads that have ended are not counted."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as file:
+                total += int(file.read().split()[0])
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return total
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a live process, from /proc/<pid>/stat."""
     fields = _stat_fields(pid)
