@@ -66,6 +66,8 @@ class GpioDriver(Driver[int]):
         self._rate_reported: dict[int, float] = {}
         self.links = LinkTable(config.links)
         self.inputs = Inputs(config.pins, self.links.sources)
+        self._buttons = bool(self.inputs)
+        """Whether some input is debounced, has events or drives a link (checked per update)."""
         self._event_topics = {
             spec.pin: self.topics.event(spec.pin) for spec in config.pins if spec.events
         }
@@ -127,7 +129,7 @@ class GpioDriver(Driver[int]):
             frame == self._last_frame
             and self.alive
             and self.pins.settled
-            and not (self.inputs and self.inputs.pending)
+            and not (self._buttons and self.inputs.pending)
         ):
             # The common update: the same bytes as the last one, and nothing awaited.
             self._last_update = now
@@ -144,7 +146,7 @@ class GpioDriver(Driver[int]):
         if was_alive:
             self._resend_held()
         happened: list[Happening] = []
-        if self.inputs:
+        if self._buttons:
             levels, happened = self.inputs.take(levels, now)
         for state in self.pins.update(levels, now):
             self._publish_change(state, now)
