@@ -1,0 +1,1 @@
+"""The MALOS servo driver: hobby servos on GPIO pins, driven by PWM (config only, no updates)."""
