@@ -10,6 +10,7 @@ Regenerate the file after changing the model:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 import typing
 from typing import Any
@@ -103,7 +104,8 @@ def markdown() -> str:
     out = [_INTRO]
     for path, cls in sections():
         title = f"`{path.rstrip('.')}`" if path else "Sections"
-        out += [f"## {title}", "", (cls.__doc__ or "").strip(), ""]
+        # cleandoc: Python 3.13 strips a docstring's indentation itself, older ones do not.
+        out += [f"## {title}", "", inspect.cleandoc(cls.__doc__ or ""), ""]
         if not path:
             out += ["| key | description |", "|---|---|"]
             for item in dataclasses.fields(cls):
