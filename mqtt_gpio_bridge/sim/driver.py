@@ -87,11 +87,21 @@ class Board:
         external: levels applied from outside to the pins (what an input reads). For a pin
             playing a press pattern (`play`), the level it rests at until the pattern is over
             and has been read; `external_levels` gives the levels with the patterns applied.
+        function: bit n set = pin n is switched to the PWM function (the servo driver sets it;
+            nothing in MALOS ever clears it, the GPIO driver has no function field).
+        prescaler: the clock prescaler of each bank of four pins (0-3, 4-7, 8-11, 12-15). On
+            the FPGA it is one 16-bit register, a nibble per bank, rewritten whole.
+        period: the PWM period counter of each bank.
+        duty: the PWM duty counter of each pin.
     """
 
     direction: int = 0
     output: int = 0
     external: int = 0
+    function: int = 0
+    prescaler: list[int] = field(default_factory=lambda: [0] * 4)
+    period: list[int] = field(default_factory=lambda: [0] * 4)
+    duty: list[int] = field(default_factory=lambda: [0] * PIN_COUNT)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _timelines: dict[int, _Timeline] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -108,7 +118,12 @@ class Board:
         with self.lock:
             # No pattern playing (nearly always): not even a clock read on this hot path.
             external = self._external_at(now) if self._timelines else self.external
-            return ((self.output & self.direction) | (external & ~self.direction)) & ALL_PINS_MASK
+            # A PWM output pin is driven by its PWM generator, not by the output register: a
+            # servo pulse is high for under 2 ms of every 20 ms, so a read of the pin almost
+            # always sees it low, and it reads low here. A PWM pin that is an input reads the
+            # outside level as any input does.
+            driven = self.output & self.direction & ~self.function
+            return (driven | (external & ~self.direction)) & ALL_PINS_MASK
 
     def external_levels(self, now: float | None = None) -> int:
         """Return the levels applied from outside at `now` (default: now), patterns included."""
@@ -457,7 +472,7 @@ def console_command(driver: SimulatedDriver, line: str) -> str:
         direction = driver.board.direction
         rows = [
             f"pin {pin:2d} {'output' if direction >> pin & 1 else 'input '} "
-            f"{'high' if levels >> pin & 1 else 'low'}"
+            f"{'high' if levels >> pin & 1 else 'low'}{_pwm_note(driver.board, pin)}"
             for pin in range(PIN_COUNT)
         ]
         return "\n".join(rows)
@@ -508,6 +523,18 @@ def _console_pattern(driver: SimulatedDriver, pin: int, command: str, arguments:
     ]
     final = _level_name(before ^ ((len(durations) + 1) & 1))
     return f"pin {pin}: {title}{', '.join(steps)}, then {final}{_output_note(driver, pin)}"
+
+
+def _pwm_note(board: Board, pin: int) -> str:
+    """For `show`: what a servo config left on a PWM pin (nothing for a plain GPIO pin)."""
+    if not board.function >> pin & 1:
+        return ""
+    # Imported here: servo.py imports this module.
+    from .servo import angle_from_duty
+
+    duty = board.duty[pin]
+    angle = round(angle_from_duty(duty))
+    return f", PWM: duty {duty} (angle {angle}), period {board.period[pin // 4]}"
 
 
 def _level_name(level: int) -> str:

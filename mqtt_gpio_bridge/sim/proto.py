@@ -25,7 +25,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["DriverConfig", "GpioParams"]
+__all__ = ["DriverConfig", "GpioParams", "ServoParams"]
 
 _SERIALIZED_PB = re.compile(r"serialized_pb=_b\((?P<literal>'(?:[^'\\]|\\.)*')\)", re.DOTALL)
 
@@ -71,7 +71,7 @@ def _load(pool: descriptor_pool.DescriptorPool, proto_name: str, root: Path) -> 
     pool.Add(proto)
 
 
-def _build() -> tuple[Any, Any]:
+def _build() -> tuple[Any, Any, Any]:
     pool = descriptor_pool.DescriptorPool()
     _load(pool, "matrix_io/malos/v1/driver.proto", _package_root())
     driver_config = message_factory.GetMessageClass(
@@ -80,7 +80,10 @@ def _build() -> tuple[Any, Any]:
     gpio_params = message_factory.GetMessageClass(
         pool.FindMessageTypeByName("matrix_io.malos.v1.io.GpioParams")
     )
-    return driver_config, gpio_params
+    servo_params = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("matrix_io.malos.v1.io.ServoParams")
+    )
+    return driver_config, gpio_params, servo_params
 
 
-DriverConfig, GpioParams = _build()
+DriverConfig, GpioParams, ServoParams = _build()
