@@ -54,7 +54,7 @@ class Driver(Concern, Generic[UpdateT]):
         """The link's sockets (open) and what to call when one is readable."""
         sockets = self.link.sockets()
         return {
-            sockets.updates: self._read_update,
+            sockets.updates: self.link.update_reader(self.on_update),
             sockets.errors: self._read_error,
             sockets.connection: self._read_connection_event,
         }
@@ -97,11 +97,6 @@ class Driver(Concern, Generic[UpdateT]):
                 self._lost()
             due = timers.clock() + offline_after
         timers.call_at(due, self._check_updates)
-
-    def _read_update(self) -> None:
-        frame = self.link.update()
-        if frame is not None:
-            self.on_update(frame)
 
     def _read_error(self) -> None:
         frame = self.link.error()

@@ -133,7 +133,8 @@ class GpioDriver(Driver[int]):
         ):
             # The common update: the same bytes as the last one, and nothing awaited.
             self._last_update = now
-            self._resend_held()
+            if self._unsent:
+                self._resend_held()
             return
         try:
             levels = decode_levels(frame)
