@@ -42,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 import zmq
 
@@ -224,7 +225,111 @@ def _check_pin(pin: int) -> None:
         raise ValueError(f"pin {pin} is out of range 0..{PIN_COUNT - 1}")
 
 
-class SimulatedDriver:
+class MalosProcess:
+    """What every simulated MALOS driver shares: its four ports, bound and served by a
+    background thread, `start()`/`stop()` (or `with`), and MalosBase's keep-alive rule.
+
+    A subclass names itself (`name`, for the log line) and serves its sockets in `_loop`.
+    Creating one binds nothing.
+    """
+
+    name = "GPIO"
+
+    def __init__(self, host: str, base_port: int) -> None:
+        """A driver on `host`, ports `base_port`..`base_port + 3`."""
+        self.host = host
+        self.base_port = base_port
+        self.delay_between_updates = DEFAULT_UPDATE_DELAY
+        self.timeout_after_last_ping = DEFAULT_PING_TIMEOUT
+        self._last_ping: float | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> Self:
+        """Bind the four sockets and start serving; returns once they are bound.
+
+        Raises:
+            OSError: a port could not be bound, or the thread did not bind in time.
+        """
+        thread_name = f"malos-sim-{self.name.lower()}"
+        self._thread = threading.Thread(target=self._serve, name=thread_name, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(BIND_TIMEOUT):
+            self.stop()
+            raise OSError(f"the simulator did not bind its ports within {BIND_TIMEOUT:g} s")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the sockets (a MALOS process ending)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        sockets: list[zmq.Socket[bytes]] = []
+        try:
+            for kind in (zmq.PULL, zmq.PULL, zmq.PUB, zmq.PUB):
+                socket = context.socket(kind)
+                sockets.append(socket)
+                socket.setsockopt(zmq.LINGER, 0)
+                if kind == zmq.PUB:
+                    socket.setsockopt(zmq.SNDHWM, PUB_SNDHWM)
+            for offset, socket in enumerate(sockets):
+                endpoint = f"tcp://{self.host}:{self.base_port + offset}"
+                try:
+                    socket.bind(endpoint)
+                except zmq.ZMQError as exc:
+                    raise OSError(exc.errno, f"cannot bind {endpoint}: {exc.strerror}") from exc
+        except BaseException as exc:
+            self._error = exc
+            for socket in sockets:
+                socket.close(0)
+            self._ready.set()
+            return
+        self._ready.set()
+        logger.debug(  # `simulate` prints it for the user; once is enough
+            "simulated MALOS %s driver on %s:%d..%d",
+            self.name,
+            self.host,
+            self.base_port,
+            self.base_port + 3,
+        )
+        config_in, ping_in, errors_out, updates_out = sockets
+        try:
+            self._loop(config_in, ping_in, errors_out, updates_out)
+        finally:
+            for socket in sockets:
+                socket.close(0)
+
+    def _loop(
+        self,
+        config_in: zmq.Socket[bytes],
+        ping_in: zmq.Socket[bytes],
+        errors_out: zmq.Socket[bytes],
+        updates_out: zmq.Socket[bytes],
+    ) -> None:
+        """Serve the bound sockets until `stop()` (the driver's config, keep-alive and update
+        threads, interleaved in one)."""
+        raise NotImplementedError
+
+    def _active(self, now: float) -> bool:
+        """Whether the driver's update thread runs: a ping came within the timeout."""
+        return self._last_ping is not None and now - self._last_ping <= self.timeout_after_last_ping
+
+
+class SimulatedDriver(MalosProcess):
     """The MALOS GPIO driver on four real ZeroMQ ports, run in a background thread.
 
     Use it as a context manager, or call `start()` and `stop()`. Creating it binds nothing.
@@ -248,50 +353,16 @@ class SimulatedDriver:
                 just before an update frame is sent: the moments frames cross the driver's
                 sockets, which benchmarks time.
         """
-        self.host = host
-        self.base_port = base_port
+        super().__init__(host, base_port)
         self.board = board if board is not None else Board()
         self._on_wire = on_wire
         # HAL shadow registers: zero in every new driver process.
         self._shadow_direction = 0
         self._shadow_output = 0
-        self.delay_between_updates = DEFAULT_UPDATE_DELAY
-        self.timeout_after_last_ping = DEFAULT_PING_TIMEOUT
-        self._last_ping: float | None = None
         self._configs: list[PinConfig | None] = []
         self._configs_lock = threading.Lock()
         self.updates_sent = 0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         self._injected: collections.deque[bytes] = collections.deque()
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> SimulatedDriver:
-        """Bind the four sockets and start serving; returns once they are bound."""
-        self._thread = threading.Thread(target=self._serve, name="malos-sim", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(BIND_TIMEOUT):
-            self.stop()
-            raise OSError(f"the simulator did not bind its ports within {BIND_TIMEOUT:g} s")
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the sockets (a MALOS process ending)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> SimulatedDriver:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- what tests and users look at -----------------------------------------------------
 
@@ -317,76 +388,44 @@ class SimulatedDriver:
 
     # -- the driver ---------------------------------------------------------------------------
 
-    def _serve(self) -> None:
-        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        sockets: list[zmq.Socket[bytes]] = []
-        try:
-            config_in = context.socket(zmq.PULL)
-            ping_in = context.socket(zmq.PULL)
-            errors_out = context.socket(zmq.PUB)
-            updates_out = context.socket(zmq.PUB)
-            sockets = [config_in, ping_in, errors_out, updates_out]
-            for socket in sockets:
-                socket.setsockopt(zmq.LINGER, 0)
-            errors_out.setsockopt(zmq.SNDHWM, PUB_SNDHWM)
-            updates_out.setsockopt(zmq.SNDHWM, PUB_SNDHWM)
-            for offset, socket in enumerate(sockets):
-                endpoint = f"tcp://{self.host}:{self.base_port + offset}"
-                try:
-                    socket.bind(endpoint)
-                except zmq.ZMQError as exc:
-                    raise OSError(exc.errno, f"cannot bind {endpoint}: {exc.strerror}") from exc
-        except BaseException as exc:
-            self._error = exc
-            for socket in sockets:
-                socket.close(0)
-            self._ready.set()
-            return
-        self._ready.set()
-        logger.debug(  # `simulate` prints it for the user; once is enough
-            "simulated MALOS GPIO driver on %s:%d..%d",
-            self.host,
-            self.base_port,
-            self.base_port + 3,
-        )
+    def _loop(
+        self,
+        config_in: zmq.Socket[bytes],
+        ping_in: zmq.Socket[bytes],
+        errors_out: zmq.Socket[bytes],
+        updates_out: zmq.Socket[bytes],
+    ) -> None:
         poller = zmq.Poller()
         poller.register(config_in, zmq.POLLIN)
         poller.register(ping_in, zmq.POLLIN)
         next_tick = time.monotonic() + INACTIVE_CHECK
-        try:
-            while not self._stop.is_set():
-                # Wake at the next update-thread tick, or at least every 100 ms to see stop().
-                wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK))
-                for socket, _ in poller.poll(int(wait * 1000)):
-                    frame = socket.recv(zmq.NOBLOCK)
-                    if socket is ping_in:
-                        self._last_ping = time.monotonic()
-                    else:
-                        if self._on_wire is not None:
-                            self._on_wire("config", frame)
-                        self._handle_config(frame, errors_out)
-                while self._injected:
-                    self._send_update(updates_out, self._injected.popleft())
-                now = time.monotonic()
-                if now >= next_tick:
-                    # The update thread: send, then sleep the delay in force *now*.
-                    if self._active(now):
-                        self._send_update(updates_out, encode_levels(self.board.levels(now)))
-                        self.updates_sent += 1
-                        next_tick = now + self.delay_between_updates
-                    else:
-                        next_tick = now + INACTIVE_CHECK
-        finally:
-            for socket in sockets:
-                socket.close(0)
+        while not self._stop.is_set():
+            # Wake at the next update-thread tick, or at least every 100 ms to see stop().
+            wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK))
+            for socket, _ in poller.poll(int(wait * 1000)):
+                frame = socket.recv(zmq.NOBLOCK)
+                if socket is ping_in:
+                    self._last_ping = time.monotonic()
+                else:
+                    if self._on_wire is not None:
+                        self._on_wire("config", frame)
+                    self._handle_config(frame, errors_out)
+            while self._injected:
+                self._send_update(updates_out, self._injected.popleft())
+            now = time.monotonic()
+            if now >= next_tick:
+                # The update thread: send, then sleep the delay in force *now*.
+                if self._active(now):
+                    self._send_update(updates_out, encode_levels(self.board.levels(now)))
+                    self.updates_sent += 1
+                    next_tick = now + self.delay_between_updates
+                else:
+                    next_tick = now + INACTIVE_CHECK
 
     def _send_update(self, updates_out: zmq.Socket[bytes], frame: bytes) -> None:
         if self._on_wire is not None:
             self._on_wire("update", frame)
         updates_out.send(frame)
-
-    def _active(self, now: float) -> bool:
-        return self._last_ping is not None and now - self._last_ping <= self.timeout_after_last_ping
 
     def _handle_config(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
         try:

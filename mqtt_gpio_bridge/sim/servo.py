@@ -28,7 +28,6 @@ when its writes landed.
 from __future__ import annotations
 
 import collections
-import logging
 import math
 import struct
 import threading
@@ -40,18 +39,8 @@ import zmq
 from google.protobuf.message import DecodeError
 
 from ..malos.gpio.codec import ALL_PINS_MASK, PIN_COUNT
-from .driver import (
-    BIND_TIMEOUT,
-    DEFAULT_PING_TIMEOUT,
-    DEFAULT_UPDATE_DELAY,
-    INACTIVE_CHECK,
-    PUB_SNDHWM,
-    Board,
-    whole_milliseconds,
-)
+from .driver import BIND_TIMEOUT, INACTIVE_CHECK, Board, MalosProcess, whole_milliseconds
 from .proto import DriverConfig
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_SERVO_PORT = 20045
 ERROR_UNPARSABLE = "0, Invalid configuration for Servo driver. Could not parse protobuf."
@@ -118,13 +107,15 @@ class ServoCommand:
     """False when the config had no `servo` field: the driver then reads pin 0, angle 0."""
 
 
-class SimulatedServoDriver:
+class SimulatedServoDriver(MalosProcess):
     """The MALOS servo driver on four real ZeroMQ ports, run in a background thread.
 
     Use it as a context manager, or call `start()` and `stop()`. Creating it binds nothing.
     Share the `Board` with a `SimulatedDriver` to have both drivers write the same registers,
     each from its own shadow copy, as on the board.
     """
+
+    name = "Servo"
 
     def __init__(
         self,
@@ -147,8 +138,7 @@ class SimulatedServoDriver:
                 MALOS): to make the servo writes land after the GPIO driver's. Configs are
                 applied in the order received.
         """
-        self.host = host
-        self.base_port = base_port
+        super().__init__(host, base_port)
         self.board = board if board is not None else Board()
         self.apply_delay = apply_delay
         self._on_wire = on_wire
@@ -157,9 +147,6 @@ class SimulatedServoDriver:
         self._shadow_direction = 0
         self._shadow_function = 0
         self._shadow_prescaler = 0
-        self.delay_between_updates = DEFAULT_UPDATE_DELAY
-        self.timeout_after_last_ping = DEFAULT_PING_TIMEOUT
-        self._last_ping: float | None = None
         self.errors_sent = 0
         """How many "Could not send update" errors were published."""
         self._configs: list[ServoCommand | None] = []
@@ -168,43 +155,14 @@ class SimulatedServoDriver:
         self._pending: collections.deque[tuple[float, bytes]] = collections.deque()
         self._pending_changed = threading.Condition()
         self._held = False
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> SimulatedServoDriver:
-        """Bind the four sockets and start serving; returns once they are bound.
-
-        Raises:
-            OSError: a port could not be bound, or the thread did not bind in time.
-        """
-        self._thread = threading.Thread(target=self._serve, name="malos-sim-servo", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(BIND_TIMEOUT):
-            self.stop()
-            raise OSError(f"the simulator did not bind its ports within {BIND_TIMEOUT:g} s")
-        if self._error is not None:
-            raise self._error
-        return self
 
     def stop(self) -> None:
         """Stop serving and close the sockets (a MALOS process ending). Configs received but
         not applied yet (held or delayed) are dropped, as a process ending would drop them."""
         self._stop.set()
         with self._pending_changed:
-            self._pending_changed.notify_all()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> SimulatedServoDriver:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+            self._pending_changed.notify_all()  # a release() waiting gives up at once
+        super().stop()
 
     # -- the order knob (not MALOS) ----------------------------------------------------------
 
@@ -240,57 +198,15 @@ class SimulatedServoDriver:
 
     # -- the driver ---------------------------------------------------------------------------
 
-    def _serve(self) -> None:
-        try:
-            sockets = self._bind()
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        logger.debug(
-            "simulated MALOS servo driver on %s:%d..%d",
-            self.host,
-            self.base_port,
-            self.base_port + 3,
-        )
-        try:
-            self._loop(*sockets[:3])
-        finally:
-            for socket in sockets:
-                socket.close(0)
-
-    def _bind(self) -> list[zmq.Socket[bytes]]:
-        """Bind config, keep-alive, errors and updates, in that order; close all on failure."""
-        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        sockets: list[zmq.Socket[bytes]] = []
-        try:
-            for kind in (zmq.PULL, zmq.PULL, zmq.PUB, zmq.PUB):
-                socket = context.socket(kind)
-                sockets.append(socket)
-                socket.setsockopt(zmq.LINGER, 0)
-                if kind == zmq.PUB:
-                    socket.setsockopt(zmq.SNDHWM, PUB_SNDHWM)
-            for offset, socket in enumerate(sockets):
-                endpoint = f"tcp://{self.host}:{self.base_port + offset}"
-                try:
-                    socket.bind(endpoint)
-                except zmq.ZMQError as exc:
-                    raise OSError(exc.errno, f"cannot bind {endpoint}: {exc.strerror}") from exc
-        except BaseException:
-            for socket in sockets:
-                socket.close(0)
-            raise
-        # The update PUB stays bound and silent: this driver never sends an update.
-        return sockets
-
     def _loop(
         self,
         config_in: zmq.Socket[bytes],
         ping_in: zmq.Socket[bytes],
         errors_out: zmq.Socket[bytes],
+        updates_out: zmq.Socket[bytes],
     ) -> None:
-        """The config, keep-alive and update threads of MalosBase, interleaved in one."""
+        """The config, keep-alive and update threads of MalosBase, interleaved in one. The
+        update PUB stays bound and silent: this driver never sends an update."""
         poller = zmq.Poller()
         poller.register(config_in, zmq.POLLIN)
         poller.register(ping_in, zmq.POLLIN)
@@ -320,9 +236,6 @@ class SimulatedServoDriver:
                     next_tick = now + self.delay_between_updates
                 else:
                     next_tick = now + INACTIVE_CHECK
-
-    def _active(self, now: float) -> bool:
-        return self._last_ping is not None and now - self._last_ping <= self.timeout_after_last_ping
 
     def _apply_due(self, errors_out: zmq.Socket[bytes]) -> None:
         """Apply, in order, the received configs that are due and not held."""
