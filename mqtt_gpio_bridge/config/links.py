@@ -14,7 +14,7 @@ from ..malos.gpio.commands import MAX_PULSE_MS, MIN_PULSE_MS
 from .kinds import _doc
 from .messages import Loc, _describe
 from .rules import _choice, _integer, _on_off, _refuse_broken, _Rule, _shows, _word
-from .schema import _validator
+from .schema import _validate_each
 
 if TYPE_CHECKING:
     from .model import PinSpec  # model.py holds the links; only the type is needed here
@@ -95,15 +95,7 @@ def _links(value: object, key: str) -> tuple[LinkSpec, ...]:
             'must be a list of links, e.g. [{input: 3, "on": single, output: 5, action: '
             f"toggle}}], got {_describe(value)}"
         )
-    validate = _validator(LinkSpec)
-    links: list[LinkSpec] = []
-    problems: list[vol.Invalid] = []
-    for index, item in enumerate(value):
-        try:
-            links.append(validate(_unquoted_on(item)))
-        except vol.Invalid as exc:
-            exc.prepend([index])
-            problems.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    links, problems = _validate_each(LinkSpec, value, _unquoted_on)
     if problems:
         raise vol.MultipleInvalid(problems)
     return tuple(links)

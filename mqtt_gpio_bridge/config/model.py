@@ -36,7 +36,7 @@ from .links import LinkSpec, _links, link_problems
 from .messages import Loc, _describe
 from .password import _password_readable
 from .rules import _choice, _integer, _on_off, _refuse_broken, _Rule, _seconds, _shows, _text, _word
-from .schema import _section, _validator
+from .schema import _section, _validate_each
 from .strings import MAX_NODE_ID_LENGTH, MQTT_MAX_BYTES, _discovery_topic, _node_id
 
 __all__ = [
@@ -383,15 +383,7 @@ def _pins(value: object, key: str) -> tuple[PinSpec, ...]:
         )
     # Every pin is checked, and duplicates are found on the raw items, so that all problems
     # are reported at once even when some pin is invalid.
-    validate = _validator(PinSpec)
-    pins: list[PinSpec] = []
-    problems: list[vol.Invalid] = []
-    for index, item in enumerate(value):
-        try:
-            pins.append(validate(item))
-        except vol.Invalid as exc:
-            exc.prepend([index])
-            problems.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    pins, problems = _validate_each(PinSpec, value)
     problems += [vol.Invalid(message, path=list(loc)) for loc, message in _duplicate_pins(value)]
     if problems:
         raise vol.MultipleInvalid(problems)

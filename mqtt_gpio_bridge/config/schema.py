@@ -78,6 +78,23 @@ def _validator(cls: type[_T], outside: Sequence[Outside] = ()) -> Callable[[obje
     return validate
 
 
+def _validate_each(
+    cls: type[_T], items: Sequence[object], prepare: Callable[[object], object] = lambda item: item
+) -> tuple[list[_T], list[vol.Invalid]]:
+    """Validate every item of a list section (`pins`, `links`) as a `cls`, `prepare`d first:
+    the valid ones, and every problem of the others with its index in front of its path."""
+    validate = _validator(cls)
+    valid: list[_T] = []
+    problems: list[vol.Invalid] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append(validate(prepare(item)))
+        except vol.Invalid as exc:
+            exc.prepend([index])
+            problems.extend(exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc])
+    return valid, problems
+
+
 def _bind(rule: _Rule, key: str) -> Callable[[object], object]:
     return lambda value: rule(value, key)
 
