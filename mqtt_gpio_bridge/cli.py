@@ -120,6 +120,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BASE",
         help="the first of its four ports (default 20049, MALOS's GPIO driver)",
     )
+    simulate.add_argument(
+        "--servo-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also simulate MALOS's servo driver on PORT..PORT+3 (MALOS: 20045), on the same "
+        "board: its writes fight the GPIO driver's over the direction register as on a board",
+    )
 
     demo = _command(
         commands,
@@ -165,7 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "discovery":
             return _discovery(args.config)
         if args.command == "simulate":
-            return _without_sim_extra("simulate") or _simulate(args.host, args.base_port)
+            return _without_sim_extra("simulate") or _simulate(
+                args.host, args.base_port, args.servo_port
+            )
         if args.command == "demo":
             if _without_sim_extra("demo", extra="demo"):
                 return 1
@@ -260,16 +270,23 @@ def _without_sim_extra(command: str, extra: str = "sim") -> int:
     return 1
 
 
-def _simulate(host: str, base_port: int) -> int:
+def _simulate(host: str, base_port: int, servo_port: int | None) -> int:
     from .sim.driver import CONSOLE_HELP, SimulatedDriver, console_command
+    from .sim.servo import SimulatedServoDriver
 
     driver = SimulatedDriver(host, base_port)
+    servo = None if servo_port is None else SimulatedServoDriver(host, servo_port, driver.board)
     try:
         driver.start()
+        if servo is not None:
+            servo.start()
     except OSError as exc:  # port taken, bad interface
         print(f"cannot start the simulator: {exc}", file=sys.stderr)
+        driver.stop()
         return 1
     print(f"simulated MALOS GPIO driver on {host}:{base_port}..{base_port + 3}")
+    if servo_port is not None:
+        print(f"simulated MALOS servo driver on {host}:{servo_port}..{servo_port + 3}")
     print(CONSOLE_HELP, flush=True)
     try:
         for line in sys.stdin:
@@ -280,4 +297,6 @@ def _simulate(host: str, base_port: int) -> int:
         threading.Event().wait()
     finally:
         driver.stop()
+        if servo is not None:
+            servo.stop()
     return 0

@@ -72,6 +72,7 @@ def test_minimal_file_gets_documented_defaults(tmp_path: Path) -> None:
     assert config.mqtt.keepalive == 60
     assert config.malos.host == "127.0.0.1"
     assert config.malos.base_port == 20049
+    assert config.malos.servo_port == 20045
     assert config.malos.update_interval == 0.1
     assert config.malos.keepalive_interval == 1.0
     assert config.malos.ping_timeout == 5.0
@@ -323,9 +324,9 @@ def test_mode_is_required(tmp_path: Path) -> None:
     assert problems_with_pin("pin: 3", tmp_path) == ["pins[0].mode: required key is missing"]
 
 
-def test_mode_must_be_input_or_output(tmp_path: Path) -> None:
+def test_mode_must_be_input_output_or_servo(tmp_path: Path) -> None:
     assert problems_with_pin("pin: 3, mode: out", tmp_path) == [
-        "pins[0].mode: must be 'input' or 'output', got 'out'"
+        "pins[0].mode: must be 'input', 'output' or 'servo', got 'out'"
     ]
 
 
@@ -351,13 +352,14 @@ def test_unquoted_initial_boolean_is_what_the_user_meant(
 
 def test_initial_must_be_on_or_off(tmp_path: Path) -> None:
     assert problems_with_pin("pin: 1, mode: output, initial: high", tmp_path) == [
-        "pins[0].initial: must be 'on' or 'off', got 'high'"
+        "pins[0].initial: must be 'on' or 'off' (outputs) or a whole number of degrees "
+        "(servos), got 'high'"
     ]
 
 
 def test_initial_on_an_input_is_refused(tmp_path: Path) -> None:
     assert problems_with_pin("pin: 4, mode: input, initial: off", tmp_path) == [
-        "pins[0].initial: only outputs have an initial state; pin 4 is an input"
+        "pins[0].initial: only outputs and servo pins have an initial state; pin 4 is an input"
     ]
 
 
@@ -539,6 +541,18 @@ def test_numeric_password_is_refused_without_echoing_it(tmp_path: Path) -> None:
             "65533",
             "65533 is out of range 1..65532 (the driver uses base_port to base_port + 3)",
         ),
+        (
+            "servo_port",
+            "0",
+            "0 is out of range 1..65532 (the driver uses servo_port to servo_port + 3)",
+        ),
+        (
+            "servo_port",
+            "65533",
+            "65533 is out of range 1..65532 (the driver uses servo_port to servo_port + 3)",
+        ),
+        ("servo_port", '"20045"', "must be a whole number, got '20045'"),
+        ("servo_port", "true", "must be a whole number, got the boolean true"),
         ("update_interval", "0", f"must be at least 0.005 seconds, got 0{BUSY_LOOP}"),
         ("update_interval", "0.0049", f"must be at least 0.005 seconds, got 0.0049{BUSY_LOOP}"),
         ("update_interval", "61", "must be at least 0.005 and at most 60 seconds, got 61"),
@@ -682,8 +696,8 @@ extra: 1
         "(the driver uses base_port to base_port + 3)",
         "homeassistant.node_id: 'a b' may only contain letters, digits, '_' and '-'",
         "pins[0].pin: 16 is out of range 0..15",
-        "pins[1].initial: only outputs have an initial state; pin 1 is an input",
-        "pins[2].mode: must be 'input' or 'output', got 'sideways'",
+        "pins[1].initial: only outputs and servo pins have an initial state; pin 1 is an input",
+        "pins[2].mode: must be 'input', 'output' or 'servo', got 'sideways'",
         "extra: unknown key",
     ]
 
@@ -1395,7 +1409,7 @@ def test_validation_reads_the_password_source_and_reports_it_with_everything_els
     assert caught.value.problems == [
         f"mqtt.password_file: cannot read: [Errno 2] No such file or directory: '{missing}'",
         "mqtt.reconnect_min: must not exceed mqtt.reconnect_max (5 s)",
-        "pins[0].mode: must be 'input' or 'output', got 'sideways'",
+        "pins[0].mode: must be 'input', 'output' or 'servo', got 'sideways'",
     ]
 
 
@@ -1555,3 +1569,260 @@ def test_events_with_slow_updates_get_a_warning_naming_the_interval(
     fast = write(tmp_path, "malos: {update_interval: 0.05}\n" + BUTTONS)
     assert main(["check-config", "--config", str(fast)]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+# --- servo pins ------------------------------------------------------------------------------
+
+
+def test_a_servo_pin_gets_the_full_angle_range_and_no_initial_angle(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "pins: [{pin: 4, mode: Servo, name: Blinds}]\n"))
+
+    (pin,) = config.pins
+    assert (pin.mode, pin.is_servo, pin.is_output) == ("servo", True, False)
+    assert (pin.min_angle, pin.max_angle, pin.initial) == (None, None, None)
+    assert (pin.lowest_angle, pin.highest_angle) == (0, 180)
+    assert pin.name == "Blinds"
+    assert not config.pins[0].inverted
+
+
+def test_a_servo_pin_reads_its_angles_as_written(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            "pins:\n  - {pin: 4, mode: servo, min_angle: 30, max_angle: 150, initial: 30, "
+            "icon: mdi:blinds}\n",
+        )
+    )
+
+    (pin,) = config.pins
+    assert (pin.min_angle, pin.max_angle, pin.initial) == (30, 150, 30)
+    assert (pin.lowest_angle, pin.highest_angle) == (30, 150)
+    assert pin.icon == "mdi:blinds"
+
+
+@pytest.mark.parametrize("mode", ["input", "output"])
+def test_only_servo_pins_are_servos(mode: str) -> None:
+    assert not PinSpec(pin=1, mode=mode).is_servo  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("angles", "problems"),
+    [
+        ("min_angle: -1", ["pins[0].min_angle: -1 is out of range 0..180"]),
+        ("max_angle: 181", ["pins[0].max_angle: 181 is out of range 0..180"]),
+        ("min_angle: 10.5", ["pins[0].min_angle: must be a whole number, got 10.5"]),
+        ('max_angle: "90"', ["pins[0].max_angle: must be a whole number, got '90'"]),
+        ("max_angle: true", ["pins[0].max_angle: must be a whole number, got the boolean true"]),
+        (
+            "min_angle: 90, max_angle: 90",
+            ["pins[0].max_angle: 90 must be greater than min_angle (90)"],
+        ),
+        (
+            "min_angle: 120, max_angle: 60",
+            ["pins[0].max_angle: 60 must be greater than min_angle (120)"],
+        ),
+        (
+            "min_angle: 180",
+            [
+                "pins[0].max_angle: 180 must be greater than min_angle (180) (max_angle "
+                "defaults to 180)"
+            ],
+        ),
+    ],
+)
+def test_servo_angle_range_mistakes_are_refused(
+    tmp_path: Path, angles: str, problems: list[str]
+) -> None:
+    assert problems_with_pin(f"pin: 4, mode: servo, {angles}", tmp_path) == problems
+
+
+def test_the_narrowest_servo_ranges_are_accepted(tmp_path: Path) -> None:
+    pins = load_config(
+        write(
+            tmp_path,
+            "pins:\n"
+            "  - {pin: 4, mode: servo, min_angle: 0, max_angle: 1}\n"
+            "  - {pin: 5, mode: servo, min_angle: 179}\n"
+            "  - {pin: 6, mode: servo, max_angle: 1}\n",
+        )
+    ).pins
+    assert [(pin.lowest_angle, pin.highest_angle) for pin in pins] == [(0, 1), (179, 180), (0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("initial", "problem"),
+    [
+        ("181", "181 is out of range 0..180 (min_angle..max_angle)"),
+        ("-1", "-1 is out of range 0..180 (min_angle..max_angle)"),
+        ("90.5", "must be 'on' or 'off' (outputs) or a whole number of degrees (servos), got 90.5"),
+        (
+            '"ninety"',
+            "must be 'on' or 'off' (outputs) or a whole number of degrees (servos), got 'ninety'",
+        ),
+        ("on", "a servo's initial is an angle, a whole number 0..180, not 'on'"),
+        ('"off"', "a servo's initial is an angle, a whole number 0..180, not 'off'"),
+        ("yes", "a servo's initial is an angle, a whole number 0..180, not 'on'"),
+    ],
+)
+def test_a_servo_initial_must_be_an_angle_in_range(
+    tmp_path: Path, initial: str, problem: str
+) -> None:
+    assert problems_with_pin(f"pin: 4, mode: servo, initial: {initial}", tmp_path) == [
+        f"pins[0].initial: {problem}"
+    ]
+
+
+def test_a_servo_initial_is_checked_against_its_own_range(tmp_path: Path) -> None:
+    assert problems_with_pin(
+        "pin: 4, mode: servo, min_angle: 45, max_angle: 135, initial: 30", tmp_path
+    ) == ["pins[0].initial: 30 is out of range 45..135 (min_angle..max_angle)"]
+    edges = "pins:\n  - {pin: 4, mode: servo, min_angle: 45, max_angle: 135, initial: %d}\n"
+    assert load_config(write(tmp_path, edges % 45)).pins[0].initial == 45
+    assert load_config(write(tmp_path, edges % 135)).pins[0].initial == 135
+
+
+def test_an_angle_is_no_initial_state_for_an_output_or_an_input(tmp_path: Path) -> None:
+    assert problems_with_pin("pin: 1, mode: output, initial: 90", tmp_path) == [
+        "pins[0].initial: an output's initial is 'on' or 'off', not an angle (90)"
+    ]
+    assert problems_with_pin("pin: 1, mode: input, initial: 90", tmp_path) == [
+        "pins[0].initial: only outputs and servo pins have an initial state; pin 1 is an input"
+    ]
+    assert problems_with_pin("pin: 1, mode: input, initial: on", tmp_path) == [
+        "pins[0].initial: only outputs and servo pins have an initial state; pin 1 is an input"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        (
+            "inverted: true",
+            "inverted: only inputs and outputs can be inverted; pin 4 is a servo pin",
+        ),
+        (
+            'payload_on: "OPEN"',
+            "payload_on: only inputs and outputs have payload_on; pin 4 is a servo pin, its "
+            "state is an angle",
+        ),
+        (
+            'payload_off: "CLOSED"',
+            "payload_off: only inputs and outputs have payload_off; pin 4 is a servo pin, its "
+            "state is an angle",
+        ),
+        (
+            "device_class: door",
+            "device_class: only inputs and outputs have a device_class; pin 4 is a servo pin",
+        ),
+        ("pulse_ms: 500", "pulse_ms: only outputs can be pulsed; pin 4 is a servo pin"),
+        ("debounce_ms: 30", "debounce_ms: only inputs have debounce_ms; pin 4 is a servo pin"),
+        ("events: [single]", "events: only inputs have events; pin 4 is a servo pin"),
+        (
+            "double_press_ms: 300",
+            "double_press_ms: only inputs have double_press_ms; pin 4 is a servo pin",
+        ),
+        (
+            "long_press_ms: 900",
+            "long_press_ms: only inputs have long_press_ms; pin 4 is a servo pin",
+        ),
+    ],
+)
+def test_keys_a_servo_pin_has_no_use_for_are_refused(
+    tmp_path: Path, key: str, problem: str
+) -> None:
+    assert problems_with_pin(f"pin: 4, mode: servo, {key}", tmp_path) == [f"pins[0].{problem}"]
+
+
+def test_keys_left_at_their_defaults_are_accepted_on_a_servo_pin(tmp_path: Path) -> None:
+    text = (
+        'pins:\n  - {pin: 4, mode: servo, inverted: false, payload_on: "ON", '
+        'payload_off: "OFF", debounce_ms: 0, events: [], device_class: , name: Blinds}\n'
+    )
+    assert load_config(write(tmp_path, text)).pins[0].is_servo
+
+
+def test_every_servo_mistake_is_reported_at_once(tmp_path: Path) -> None:
+    assert problems_with_pin(
+        "pin: 4, mode: servo, inverted: true, pulse_ms: 500, events: [long], initial: on",
+        tmp_path,
+    ) == [
+        "pins[0].initial: a servo's initial is an angle, a whole number 0..180, not 'on'",
+        "pins[0].inverted: only inputs and outputs can be inverted; pin 4 is a servo pin",
+        "pins[0].pulse_ms: only outputs can be pulsed; pin 4 is a servo pin",
+        "pins[0].events: only inputs have events; pin 4 is a servo pin",
+    ]
+
+
+@pytest.mark.parametrize(("mode", "kind"), [("output", "an output"), ("input", "an input")])
+@pytest.mark.parametrize("key", ["min_angle", "max_angle"])
+def test_angles_on_a_pin_that_is_not_a_servo_are_refused(
+    tmp_path: Path, mode: str, kind: str, key: str
+) -> None:
+    assert problems_with_pin(f"pin: 2, mode: {mode}, {key}: 90", tmp_path) == [
+        f"pins[0].{key}: only servo pins have {key}; pin 2 is {kind}"
+    ]
+
+
+def test_a_servo_pin_cannot_be_in_a_link(tmp_path: Path) -> None:
+    text = BUTTONS + (
+        "  - {pin: 4, mode: servo}\n"
+        "links:\n"
+        "  - {input: 4, on: press, output: 5, action: toggle}\n"
+        "  - {input: 3, on: press, output: 4, action: on}\n"
+        "  - {input: 3, output: 4, action: follow}\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "links[0].input: pin 4 is a servo pin, not an input",
+        "links[1].output: pin 4 is a servo pin, not an output: links switch outputs on and off",
+        "links[2].output: pin 4 is a servo pin, not an output: links switch outputs on and off",
+    ]
+
+
+def test_a_servo_pin_can_be_built_directly_and_keeps_its_rules() -> None:
+    spec = PinSpec(pin=4, mode="servo", min_angle=10, max_angle=170, initial=90)
+    assert (spec.lowest_angle, spec.highest_angle, spec.initial) == (10, 170, 90)
+    with pytest.raises(ValueError, match=r"initial: 5 is out of range 10\.\.170"):
+        PinSpec(pin=4, mode="servo", min_angle=10, max_angle=170, initial=5)
+    with pytest.raises(ValueError, match="only servo pins have max_angle; pin 4 is an output"):
+        PinSpec(pin=4, mode="output", max_angle=90)
+
+
+def test_the_servo_port_may_sit_right_next_to_the_gpio_ports(tmp_path: Path) -> None:
+    for ports in ("{base_port: 20049, servo_port: 20045}", "{base_port: 20049, servo_port: 20053}"):
+        config = load_config(write(tmp_path, f"malos: {ports}\n" + MINIMAL))
+        assert abs(config.malos.servo_port - config.malos.base_port) == 4
+
+
+@pytest.mark.parametrize("servo_port", [20046, 20049, 20052])
+def test_the_servo_ports_must_not_overlap_the_gpio_ports(tmp_path: Path, servo_port: int) -> None:
+    text = f"malos: {{base_port: 20049, servo_port: {servo_port}}}\n" + MINIMAL
+    assert problems_of(tmp_path, text) == [
+        f"malos.servo_port: the servo driver's ports {servo_port}..{servo_port + 3} overlap the "
+        "GPIO driver's 20049..20052 (malos.base_port); each driver needs four ports of its own"
+    ]
+
+
+def test_summarize_describes_a_servo_pin_and_its_driver(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+malos: {servo_port: 30000}
+pins:
+  - {pin: 4, mode: servo, name: Blinds, min_angle: 20, max_angle: 160, initial: 90}
+  - {pin: 5, mode: servo}
+""",
+        )
+    )
+
+    assert summarize(config)[2:6] == [
+        "malos 127.0.0.1:20049..20052, updates every 0.1 s, offline after 3 s",
+        "malos servo driver 127.0.0.1:30000..30003",
+        'pin 4 servo "Blinds" -> matrix/gpio/4/state, commands on matrix/gpio/4/set '
+        "(angles 20..160, initial 90)",
+        "pin 5 servo -> matrix/gpio/5/state, commands on matrix/gpio/5/set (angles 0..180)",
+    ]
+
+
+def test_summarize_names_the_servo_driver_only_when_a_pin_is_a_servo(tmp_path: Path) -> None:
+    assert not any("servo" in line for line in summarize(load_config(write(tmp_path, MINIMAL))))

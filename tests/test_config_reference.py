@@ -84,6 +84,11 @@ def test_every_key_is_in_the_reference_once() -> None:
         ("homeassistant.node_id", ["at most 128 characters", "`matrix_<hostname>`"]),
         ("pins[].pin", ["whole number 0..15", "required", "MALOS numbering"]),
         ("pins[].payload_on", ["1 to 64 characters, no NUL", "`ON`"]),
+        ("pins[].mode", ["`input`, `output` or `servo`", "required", "power-cycled"]),
+        ("pins[].initial", ["`on` or `off` (outputs), a whole number", "position cannot be read"]),
+        ("pins[].min_angle", ["whole number 0..180", "| `0` |", "servo pins only", "refused"]),
+        ("pins[].max_angle", ["whole number 0..180", "| `180` |", "servo pins only", "refused"]),
+        ("malos.servo_port", ["whole number 1..65532", "`20045`", "`mode: servo`"]),
     ],
 )
 def test_rows_show_the_rules_limits_and_defaults(row: str, cells: list[str]) -> None:

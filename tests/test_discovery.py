@@ -145,6 +145,48 @@ def test_an_input_without_events_has_no_event_entity_and_its_old_one_is_stale() 
     assert stale_topics(config, retained) == ["homeassistant/event/kitchen/gpio4/config"]
 
 
+def test_number_config_of_a_servo_pin_is_exact() -> None:
+    config = kitchen(
+        [{"pin": 5, "mode": "servo", "name": "Blinds", "min_angle": 20, "max_angle": 160}]
+    )
+    assert entity_config(config, config.pins[0]) == {
+        "name": "Blinds",
+        "unique_id": "kitchen_gpio5",
+        "state_topic": "matrix/kitchen/gpio/5/state",
+        "command_topic": "matrix/kitchen/gpio/5/set",
+        "min": 20,
+        "max": 160,
+        "step": 1,
+        "mode": "slider",
+        "unit_of_measurement": "°",
+        "optimistic": False,
+        "retain": False,
+        "qos": 1,
+        "availability": AVAILABILITY,
+        "device": DEVICE,
+        "origin": {"name": "mqtt-gpio-bridge", "sw_version": __version__},
+    }
+    assert [a.topic for a in announcements(config)] == ["homeassistant/number/kitchen/gpio5/config"]
+    # Defaults 0..180 and the icon; the payload is plain UTF-8 JSON with the degree sign.
+    config = kitchen([{"pin": 5, "mode": "servo", "icon": "mdi:valve"}])
+    payload = json.loads(announcements(config)[0].payload)
+    assert (payload["min"], payload["max"], payload["icon"]) == (0, 180, "mdi:valve")
+
+
+def test_a_servo_pin_made_an_output_leaves_a_stale_number() -> None:
+    config = kitchen([{"pin": 5, "mode": "output"}, {"pin": 6, "mode": "servo"}])
+    retained = {
+        "homeassistant/number/kitchen/gpio5/config",  # pin 5 was a servo
+        "homeassistant/number/kitchen/gpio6/config",
+        "homeassistant/switch/kitchen/gpio6/config",  # pin 6 was an output
+        "homeassistant/number/garage/gpio5/config",  # another node
+    }
+    assert stale_topics(config, retained) == [
+        "homeassistant/number/kitchen/gpio5/config",
+        "homeassistant/switch/kitchen/gpio6/config",
+    ]
+
+
 def test_discovery_off_publishes_and_clears_nothing() -> None:
     config = kitchen(discovery=False)
     assert announcements(config) == []

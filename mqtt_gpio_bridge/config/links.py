@@ -124,8 +124,9 @@ def link_problems(links: Sequence[LinkSpec], pins: Sequence[PinSpec]) -> list[tu
         source = by_pin.get(link.input)
         if source is None:
             problems.append(((index, "input"), f"pin {link.input} is not configured in pins"))
-        elif source.is_output:
-            problems.append(((index, "input"), f"pin {link.input} is an output, not an input"))
+        elif source.mode != "input":
+            kind = "a servo pin" if source.is_servo else "an output"
+            problems.append(((index, "input"), f"pin {link.input} is {kind}, not an input"))
         elif link.trigger not in LEVEL_TRIGGERS and link.trigger not in source.events:
             listed = ", ".join(source.events) or "none"
             problems.append(
@@ -138,6 +139,15 @@ def link_problems(links: Sequence[LinkSpec], pins: Sequence[PinSpec]) -> list[tu
         target = by_pin.get(link.output)
         if target is None:
             problems.append(((index, "output"), f"pin {link.output} is not configured in pins"))
+            continue
+        if target.is_servo:
+            problems.append(
+                (
+                    (index, "output"),
+                    f"pin {link.output} is a servo pin, not an output: links switch outputs on "
+                    "and off",
+                )
+            )
             continue
         if not target.is_output:
             problems.append(((index, "output"), f"pin {link.output} is an input, not an output"))

@@ -20,6 +20,7 @@ import voluptuous as vol
 
 from ..malos.gpio.codec import PIN_COUNT
 from ..malos.gpio.commands import MAX_PULSE_MS, MIN_PULSE_MS
+from ..malos.servo.codec import MAX_ANGLE
 from .broker import MqttConfig, TlsConfig
 from .kinds import (
     Flag,
@@ -33,7 +34,7 @@ from .kinds import (
     _doc,
 )
 from .links import LinkSpec, _links, link_problems
-from .messages import Loc, _describe
+from .messages import Loc, _describe, _show
 from .password import _password_readable
 from .rules import _choice, _integer, _on_off, _refuse_broken, _Rule, _seconds, _shows, _text, _word
 from .schema import _section, _validate_each
@@ -61,6 +62,12 @@ DEFAULT_LONG_PRESS_MS = 800
 MIN_PRESS_MS = 20
 MAX_PRESS_MS = 60_000
 MAX_DEBOUNCE_MS = 10_000
+MIN_ANGLE = 0
+DEFAULT_SERVO_PORT = 20045
+
+PinMode = Literal["input", "output", "servo"]
+_A_PIN = {"input": "an input", "output": "an output", "servo": "a servo pin"}
+"""How problem lines name a pin of each mode: "pin 4 is a servo pin"."""
 
 # 200 updates a second: the fastest the bridge asks the driver for (see update_interval).
 MIN_UPDATE_INTERVAL = 0.005
@@ -68,12 +75,13 @@ MIN_UPDATE_INTERVAL = 0.005
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MalosConfig:
-    """Where the MALOS GPIO driver listens and how the bridge paces it."""
+    """Where the MALOS drivers listen (GPIO, and servo for `mode: servo` pins) and how the
+    bridge paces the GPIO driver."""
 
     host: Host = field(
         default="127.0.0.1",
         metadata=_doc(
-            "where the MALOS GPIO driver listens: the board's address when the bridge runs "
+            "where the MALOS drivers listen: the board's address when the bridge runs "
             "on another machine (then set `homeassistant.node_id` too)"
         ),
     )
@@ -83,8 +91,18 @@ class MalosConfig:
     ] = field(
         default=20049,
         metadata=_doc(
-            "the driver's first port: it uses `base_port` to `base_port + 3` (config, "
+            "the GPIO driver's first port: it uses `base_port` to `base_port + 3` (config, "
             "keep-alive, errors, updates)"
+        ),
+    )
+    servo_port: Annotated[
+        int, _Rule(_integer(1, 65532, " (the driver uses servo_port to servo_port + 3)"))
+    ] = field(
+        default=DEFAULT_SERVO_PORT,
+        metadata=_doc(
+            "the MALOS servo driver's first port; contacted only when a pin has `mode: servo`. "
+            "The driver uses `servo_port` to `servo_port + 3`, which must not overlap "
+            "`base_port` to `base_port + 3`"
         ),
     )
     update_interval: Annotated[
@@ -135,6 +153,15 @@ class MalosConfig:
 
     def __post_init__(self) -> None:
         problems: list[tuple[Loc, str]] = []
+        if abs(self.servo_port - self.base_port) <= 3:
+            problems.append(
+                (
+                    ("servo_port",),
+                    f"the servo driver's ports {self.servo_port}..{self.servo_port + 3} overlap "
+                    f"the GPIO driver's {self.base_port}..{self.base_port + 3} "
+                    "(malos.base_port); each driver needs four ports of its own",
+                )
+            )
         if self.keepalive_interval >= self.ping_timeout:
             problems.append(
                 (
@@ -232,6 +259,18 @@ def _press_events(value: object, key: str) -> tuple[PressEvent, ...]:
     return tuple(event for event in PRESS_EVENTS if event in chosen)
 
 
+@_shows("`on` or `off` (outputs), a whole number `min_angle`..`max_angle` (servos)")
+def _initial(value: object, key: str) -> str | int:
+    # Which of the two a pin takes depends on its mode: PinSpec.__post_init__ checks that.
+    word = _on_off(value, key)
+    if word in ("on", "off") or (isinstance(word, int) and not isinstance(word, bool)):
+        return word
+    raise vol.Invalid(
+        f"must be 'on' or 'off' (outputs) or a whole number of degrees (servos), "
+        f"got {_describe(value)}"
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PinSpec:
     """One GPIO pin the bridge exposes."""
@@ -239,39 +278,44 @@ class PinSpec:
     pin: Annotated[int, _Rule(_integer(0, PIN_COUNT - 1))] = field(
         metadata=_doc("the pin's number in MALOS numbering (not the header's pin numbers)")
     )
-    mode: Annotated[Literal["input", "output"], _Rule(_word, _choice("input", "output"))] = field(
-        metadata=_doc("whether the bridge reads the pin or drives it (case is ignored)")
+    mode: Annotated[PinMode, _Rule(_word, _choice("input", "output", "servo"))] = field(
+        metadata=_doc(
+            "`input`: the bridge reads the pin; `output`: it drives the pin on and off; "
+            "`servo`: it moves a hobby servo on the pin through the MALOS servo driver (the pin "
+            "stays a PWM output until the board is power-cycled). Case is ignored"
+        )
     )
     name: OptionalName = field(default=None, metadata=_doc("a friendly name"))
     inverted: Flag = field(
-        default=False, metadata=_doc("swap on and off against the electrical level")
+        default=False,
+        metadata=_doc("inputs and outputs: swap on and off against the electrical level"),
     )
-    initial: Annotated[
-        Literal["on", "off"] | None, _Rule(_on_off, _choice("on", "off"), nullable=True)
-    ] = field(
+    initial: Annotated[Literal["on", "off"] | int | None, _Rule(_initial, nullable=True)] = field(
         default=None,
         metadata=_doc(
-            "outputs only: the level at start (an unquoted on/off/yes/no means what it "
-            "says). Absent: the bridge reads the pin's level from the first update and makes "
-            "it an output at that level (no glitch)"
+            "outputs: the level at start, `on` or `off` (an unquoted on/off/yes/no means what "
+            "it says); absent: the bridge reads the pin's level from the first update and "
+            "makes it an output at that level (no glitch). Servos: an angle sent once the "
+            "driver is up, a whole number from `min_angle` to `max_angle`; absent: nothing is "
+            "sent until a command (a servo's position cannot be read)"
         ),
     )
     payload_on: Payload = field(
         default="ON",
         metadata=_doc(
-            "the state payload for on, also accepted as a command. Quote it: YAML reads a bare "
-            "`ON` as a boolean, which is refused with a hint"
+            "inputs and outputs: the state payload for on, also accepted as a command. Quote "
+            "it: YAML reads a bare `ON` as a boolean, which is refused with a hint"
         ),
     )
     payload_off: Payload = field(
         default="OFF",
         metadata=_doc(
-            "the state payload for off, also accepted as a command; must differ from "
-            "`payload_on`, ignoring case. Quote it, as `payload_on`"
+            "inputs and outputs: the state payload for off, also accepted as a command; must "
+            "differ from `payload_on`, ignoring case. Quote it, as `payload_on`"
         ),
     )
     device_class: OptionalText = field(
-        default=None, metadata=_doc("for Home Assistant, e.g. `door`")
+        default=None, metadata=_doc("inputs and outputs, for Home Assistant, e.g. `door`")
     )
     icon: OptionalText = field(default=None, metadata=_doc("for Home Assistant, e.g. `mdi:door`"))
     # Outputs only: a plain "on" command becomes a press of this many milliseconds.
@@ -322,11 +366,42 @@ class PinSpec:
             f"`{DEFAULT_LONG_PRESS_MS}`",
         ),
     )
+    min_angle: Annotated[int | None, _Rule(_integer(MIN_ANGLE, MAX_ANGLE), nullable=True)] = field(
+        default=None,
+        metadata=_doc(
+            "servo pins only: the lowest angle in degrees, the bottom of the Home Assistant "
+            "slider's range; commands below it are refused",
+            f"`{MIN_ANGLE}`",
+        ),
+    )
+    max_angle: Annotated[int | None, _Rule(_integer(MIN_ANGLE, MAX_ANGLE), nullable=True)] = field(
+        default=None,
+        metadata=_doc(
+            "servo pins only: the highest angle in degrees, the top of the Home Assistant "
+            "slider's range; commands above it are refused. Must be greater than `min_angle`",
+            f"`{MAX_ANGLE}`",
+        ),
+    )
 
     @property
     def is_output(self) -> bool:
         """Whether the bridge drives this pin (and accepts commands for it)."""
         return self.mode == "output"
+
+    @property
+    def is_servo(self) -> bool:
+        """Whether this pin drives a hobby servo (through the MALOS servo driver)."""
+        return self.mode == "servo"
+
+    @property
+    def lowest_angle(self) -> int:
+        """`min_angle`, or 0."""
+        return MIN_ANGLE if self.min_angle is None else self.min_angle
+
+    @property
+    def highest_angle(self) -> int:
+        """`max_angle`, or 180."""
+        return MAX_ANGLE if self.max_angle is None else self.max_angle
 
     @property
     def double_press_window(self) -> float:
@@ -341,26 +416,31 @@ class PinSpec:
         return value / 1000
 
     def __post_init__(self) -> None:
-        problems: list[tuple[Loc, str]] = []
-        if self.initial is not None and not self.is_output:
-            problems.append(
-                (("initial",), f"only outputs have an initial state; pin {self.pin} is an input")
-            )
-        if self.pulse_ms is not None and not self.is_output:
+        problems = self._initial_problems()
+        if self.is_servo:
+            problems += self._servo_problems()
+        elif self.pulse_ms is not None and not self.is_output:
             problems.append(
                 (("pulse_ms",), f"only outputs can be pulsed; pin {self.pin} is an input")
             )
         for key in ("debounce_ms", "events", "double_press_ms", "long_press_ms"):
-            if self.is_output and getattr(self, key) not in (None, 0, ()):
-                problems.append(((key,), f"only inputs have {key}; pin {self.pin} is an output"))
+            if self.mode != "input" and getattr(self, key) not in (None, 0, ()):
+                problems.append(
+                    ((key,), f"only inputs have {key}; pin {self.pin} is {_A_PIN[self.mode]}")
+                )
         for key, event in (("double_press_ms", "double"), ("long_press_ms", "long")):
-            if not self.is_output and getattr(self, key) is not None and event not in self.events:
+            if self.mode == "input" and getattr(self, key) is not None and event not in self.events:
                 problems.append(
                     (
                         (key,),
                         f"is only used when events lists {event!r}; pin {self.pin} has "
                         f"events {list(self.events)}",
                     )
+                )
+        for key in ("min_angle", "max_angle"):
+            if not self.is_servo and getattr(self, key) is not None:
+                problems.append(
+                    ((key,), f"only servo pins have {key}; pin {self.pin} is {_A_PIN[self.mode]}")
                 )
         # Commands are matched case-insensitively, so these must stay distinguishable.
         if self.payload_on.casefold() == self.payload_off.casefold():
@@ -371,6 +451,60 @@ class PinSpec:
                 )
             )
         _refuse_broken(problems)
+
+    def _initial_problems(self) -> list[tuple[Loc, str]]:
+        initial = self.initial
+        if initial is None:
+            return []
+        if self.mode == "input":
+            message = (
+                f"only outputs and servo pins have an initial state; pin {self.pin} is an input"
+            )
+        elif self.is_output and isinstance(initial, int):
+            message = f"an output's initial is 'on' or 'off', not an angle ({initial})"
+        elif not self.is_servo:
+            return []
+        elif isinstance(initial, str):
+            message = (
+                f"a servo's initial is an angle, a whole number {self.lowest_angle}.."
+                f"{self.highest_angle}, not {initial!r}"
+            )
+        elif not self.lowest_angle <= initial <= self.highest_angle:
+            message = (
+                f"{_show(initial)} is out of range {self.lowest_angle}..{self.highest_angle} "
+                "(min_angle..max_angle)"
+            )
+        else:
+            return []
+        return [(("initial",), message)]
+
+    def _servo_problems(self) -> list[tuple[Loc, str]]:
+        """The keys a servo pin has no use for, and its angle range."""
+        problems: list[tuple[Loc, str]] = []
+        servo = f"pin {self.pin} is a servo pin"
+        if self.inverted:
+            problems.append((("inverted",), f"only inputs and outputs can be inverted; {servo}"))
+        for key, default in (("payload_on", "ON"), ("payload_off", "OFF")):
+            if getattr(self, key) != default:
+                problems.append(
+                    ((key,), f"only inputs and outputs have {key}; {servo}, its state is an angle")
+                )
+        if self.device_class is not None:
+            problems.append(
+                (("device_class",), f"only inputs and outputs have a device_class; {servo}")
+            )
+        if self.pulse_ms is not None:
+            problems.append((("pulse_ms",), f"only outputs can be pulsed; {servo}"))
+        if self.lowest_angle >= self.highest_angle:
+            unset = f" (max_angle defaults to {MAX_ANGLE})" if self.max_angle is None else ""
+            problems.append(
+                (
+                    ("max_angle",),
+                    f"{self.highest_angle} must be greater than min_angle "
+                    f"({self.lowest_angle}){unset}",
+                )
+            )
+        return problems
 
 
 @_shows("a list of pins (`pins[]` below)")
@@ -399,7 +533,8 @@ class BridgeConfig:
         default_factory=MqttConfig, metadata=_doc("the MQTT broker and the topic layout")
     )
     malos: Annotated[MalosConfig, _Rule(_section(MalosConfig))] = field(
-        default_factory=MalosConfig, metadata=_doc("the MALOS GPIO driver")
+        default_factory=MalosConfig,
+        metadata=_doc("the MALOS drivers: GPIO, and servo for `mode: servo` pins"),
     )
     homeassistant: Annotated[HomeAssistantConfig, _Rule(_section(HomeAssistantConfig))] = field(
         default_factory=HomeAssistantConfig, metadata=_doc("Home Assistant MQTT discovery")

@@ -21,8 +21,8 @@ def summarize(config: BridgeConfig) -> list[str]:
 
     Returns:
         One line for the broker, one for how commands and states are paced, one for the
-        driver, one per pin and one for Home Assistant discovery. The password is never
-        included.
+        GPIO driver (and one for the servo driver when a pin has `mode: servo`), one per pin
+        and one for Home Assistant discovery. The password is never included.
     """
     mqtt, malos, ha = config.mqtt, config.malos, config.homeassistant
     user = f" (user {mqtt.username})" if mqtt.username is not None else ""
@@ -36,15 +36,19 @@ def summarize(config: BridgeConfig) -> list[str]:
         f"malos {malos.host}:{malos.base_port}..{malos.base_port + 3}, "
         f"updates every {malos.update_interval:g} s, offline after {malos.offline_after:g} s",
     ]
+    if any(spec.is_servo for spec in config.pins):
+        lines.append(f"malos servo driver {malos.host}:{malos.servo_port}..{malos.servo_port + 3}")
     topics = Topics(mqtt.base_topic)
     for spec in config.pins:
         line = f"pin {spec.pin} {spec.mode}"
         if spec.name is not None:
             line += f' "{spec.name}"'
         line += f" -> {topics.state(spec.pin)}"
-        if spec.is_output:
+        if spec.is_output or spec.is_servo:
             line += f", commands on {topics.command(spec.pin)}"
         notes = []
+        if spec.is_servo:
+            notes.append(f"angles {spec.lowest_angle}..{spec.highest_angle}")
         if spec.inverted:
             notes.append("inverted")
         if spec.initial is not None:

@@ -22,6 +22,8 @@ from ..config import BridgeConfig
 from ..homeassistant.announcer import HomeAssistant
 from ..malos.driver import Driver
 from ..malos.gpio.driver import GpioDriver
+from ..malos.servo.driver import ServoDriver
+from ..malos.servo.former import FormerServos
 from ..mqtt.connection import Message, topic_matches
 from ..mqtt.session import MqttSession
 from ..mqtt.topics import Topics
@@ -65,8 +67,14 @@ class Bridge:
             on_message=self._on_message,
             before_connect=self._ping,  # connecting may block for a moment
         )
-        self.drivers: list[Driver[Any]] = [GpioDriver(self)]
+        gpio = GpioDriver(self)
+        self.drivers: list[Driver[Any]] = [gpio]
         self.concerns: list[Concern] = [*self.drivers]
+        if any(spec.is_servo for spec in config.pins):
+            # After the GPIO driver: told of its coming back once its pins are configured.
+            self.concerns.append(ServoDriver(self, gpio))
+        if not all(spec.is_servo for spec in config.pins):
+            self.concerns.append(FormerServos(self))
         if config.homeassistant.discovery:
             self.concerns.insert(0, HomeAssistant(self))
         # Command routes first: after the fast routes, commands (refused ones, pins written
@@ -105,12 +113,11 @@ class Bridge:
             end.setblocking(False)
         self._wake = (wake_reader, wake_writer)
         try:
-            with contextlib.ExitStack() as links:
+            with contextlib.ExitStack() as sockets:
                 poller = zmq.Poller()
                 handlers: dict[object, Callable[[], None]] = {}
-                for driver in self.drivers:
-                    links.enter_context(driver.link)
-                    handlers.update(driver.pollers())
+                for concern in self.concerns:
+                    handlers.update(concern.open(sockets))
                 for pollable in handlers:
                     poller.register(pollable, _READ)
                 # A socket that is not ZeroMQ's comes back from the poll as its file number.

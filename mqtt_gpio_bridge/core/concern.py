@@ -8,6 +8,7 @@ module with a concern in it and listing it where the core builds its concerns.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -83,6 +84,11 @@ class Concern:
     def fast_routes(self) -> Mapping[str, Callable[[bytes], None]]:
         """Exact command topics and their handlers (payload only), tried before any filter:
         the hot path, one dict lookup per message. Each must also fall under a route."""
+        return {}
+
+    def open(self, stack: contextlib.ExitStack) -> Mapping[object, Callable[[], None]]:
+        """Open this concern's sockets (closed by `stack` when the bridge stops) and return
+        the ones the poll loop watches, with what to call when one is readable."""
         return {}
 
     def start(self) -> None:

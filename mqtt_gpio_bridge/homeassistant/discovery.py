@@ -1,8 +1,9 @@
 """Home Assistant MQTT discovery payloads, built from the config by pure functions.
 
 Each configured pin becomes one entity of one device (the board): outputs are `switch`
-entities, inputs `binary_sensor` entities, and an input with press `events` is also an `event`
-entity, in the per-entity discovery form that every Home Assistant version understands.
+entities, inputs `binary_sensor` entities, servo pins `number` entities (a slider in degrees),
+and an input with press `events` is also an `event` entity, in the per-entity discovery form
+that every Home Assistant version understands.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from ..mqtt.topics import Topics
 
 MANUFACTURER = "MATRIX Labs"
 EVENT = "event"
-_COMPONENTS = ("switch", "binary_sensor", EVENT)
+NUMBER = "number"
+_COMPONENTS = ("switch", "binary_sensor", NUMBER, EVENT)
 _OBJECT_ID = re.compile(r"gpio([0-9]{1,2})")
 
 
@@ -31,7 +33,10 @@ class Announcement:
 
 
 def component(spec: PinSpec) -> str:
-    """The Home Assistant component of a pin: `switch` for outputs, else `binary_sensor`."""
+    """The Home Assistant component of a pin: `switch` for outputs, `number` for servos, else
+    `binary_sensor`."""
+    if spec.is_servo:
+        return NUMBER
     return "switch" if spec.is_output else "binary_sensor"
 
 
@@ -83,10 +88,22 @@ def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
         "name": _name(spec),
         "unique_id": f"{config.homeassistant.node_id}_gpio{spec.pin}",
         "state_topic": topics.state(spec.pin),
-        "payload_on": spec.payload_on,
-        "payload_off": spec.payload_off,
-        **_common(config),
     }
+    if spec.is_servo:
+        # The state is the angle last sent: a servo's position cannot be read.
+        payload |= {
+            "command_topic": topics.command(spec.pin),
+            "min": spec.lowest_angle,
+            "max": spec.highest_angle,
+            "step": 1,
+            "mode": "slider",
+            "unit_of_measurement": "°",
+            "optimistic": False,
+            "retain": False,
+        }
+    else:
+        payload |= {"payload_on": spec.payload_on, "payload_off": spec.payload_off}
+    payload |= _common(config)
     if spec.is_output:
         payload |= {
             "command_topic": topics.command(spec.pin),
@@ -137,9 +154,9 @@ def announcements(config: BridgeConfig) -> list[Announcement]:
 def stale_topics(config: BridgeConfig, retained: set[str]) -> list[str]:
     """Discovery topics of this node found retained on the broker that no pin owns any more.
 
-    Only `switch`/`binary_sensor`/`event` configs named `gpio<pin>` under this node id are
-    considered: a pin removed from the config, one that changed between input and output, or
-    an input whose `events` were removed. Anything else, and every other node's configs, is
+    Only `switch`/`binary_sensor`/`number`/`event` configs named `gpio<pin>` under this node id
+    are considered: a pin removed from the config, one that changed mode, or an input whose
+    `events` were removed. Anything else, and every other node's configs, is
     left alone.
     """
     if not config.homeassistant.discovery:

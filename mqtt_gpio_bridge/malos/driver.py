@@ -2,14 +2,16 @@
 
 A driver module (GPIO now; servo, Everloop and sensors beside it) subclasses `Driver`: it
 decodes its update frames in `on_update`, calls `seen()` with each valid update, and says in
-`came_back()` what to send when the driver is (back) up. The core polls `pollers()` and calls
-`ping()` on every keep-alive tick.
+`came_back()` what to send when the driver is (back) up. The core polls the sockets `open()`
+returns and calls `ping()` on every keep-alive tick. (The servo driver, which sends no updates
+and must not be pinged, is a plain `Concern` with a `MalosLink`: see `malos/servo/driver.py`.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import ClassVar, Generic, TypeVar
 
 from ..core.concern import Concern, Hub
@@ -22,6 +24,11 @@ ERROR_TEXT_LIMIT = 500
 
 UpdateT = TypeVar("UpdateT")
 """What one decoded update of the driver is (the GPIO driver: the 16 levels as a mask)."""
+
+
+def error_text(frame: bytes) -> str:
+    """What a driver's error frame says, as reported (cut at `ERROR_TEXT_LIMIT` bytes)."""
+    return frame[:ERROR_TEXT_LIMIT].decode("ascii", errors="replace").strip()
 
 
 class Driver(Concern, Generic[UpdateT]):
@@ -50,8 +57,9 @@ class Driver(Concern, Generic[UpdateT]):
 
     # -- for the core ----------------------------------------------------------------------------
 
-    def pollers(self) -> dict[object, Callable[[], None]]:
-        """The link's sockets (open) and what to call when one is readable."""
+    def open(self, stack: contextlib.ExitStack) -> Mapping[object, Callable[[], None]]:
+        """Open the link; its sockets and what to call when one is readable."""
+        stack.enter_context(self.link)
         sockets = self.link.sockets()
         return {
             sockets.updates: self.link.update_reader(self.on_update),
@@ -101,8 +109,7 @@ class Driver(Concern, Generic[UpdateT]):
     def _read_error(self) -> None:
         frame = self.link.error()
         if frame is not None:
-            text = frame[:ERROR_TEXT_LIMIT].decode("ascii", errors="replace").strip()
-            self.hub.report(text, source="driver")
+            self.hub.report(error_text(frame), source="driver")
 
     def _read_connection_event(self) -> None:
         if self.link.connection_event() is False and self.alive:
@@ -116,4 +123,4 @@ class Driver(Concern, Generic[UpdateT]):
             self._lost()
 
 
-__all__ = ["ERROR_TEXT_LIMIT", "Driver"]
+__all__ = ["ERROR_TEXT_LIMIT", "Driver", "error_text"]

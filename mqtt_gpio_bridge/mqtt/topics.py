@@ -26,6 +26,11 @@ class Topics:
         """The one subscription the bridge needs: every pin's `set` topic."""
         return f"{self.base}/gpio/+/set"
 
+    @property
+    def state_filter(self) -> str:
+        """Every pin's state topic."""
+        return f"{self.base}/gpio/+/state"
+
     def state(self, pin: int) -> str:
         """Retained state of one pin."""
         return f"{self.base}/gpio/{pin}/state"
@@ -34,8 +39,8 @@ class Topics:
         """Press events of one input pin, as JSON, not retained."""
         return f"{self.base}/gpio/{pin}/event"
 
-    def command(self, pin: int) -> str:
-        """Where commands for one output pin arrive."""
+    def command(self, pin: int | str) -> str:
+        """Where commands for one output or servo pin arrive (`pin` as written: 4 or "04")."""
         return f"{self.base}/gpio/{pin}/set"
 
     def pin_segment(self, command_topic: str) -> str | None:

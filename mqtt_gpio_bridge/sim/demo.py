@@ -25,6 +25,7 @@ from ..config import BridgeConfig, load_config
 from ..core.bridge import serve
 from ..errors import ConfigError
 from .driver import CONSOLE_HELP, SimulatedDriver, console_command
+from .servo import SimulatedServoDriver
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ def _instructions(config: BridgeConfig, broker: DemoBroker) -> str:
     base = mqtt.base_topic
     where = f"-h {mqtt.host} -p {mqtt.port}"
     outputs = [spec for spec in config.pins if spec.is_output]
-    inputs = [spec for spec in config.pins if not spec.is_output]
+    inputs = [spec for spec in config.pins if spec.mode == "input"]
+    servos = [spec for spec in config.pins if spec.is_servo]
     lines = [
         "",
         f"mqtt-gpio-bridge demo: broker ({broker.name}), simulated MATRIX board and bridge are "
@@ -94,6 +96,12 @@ def _instructions(config: BridgeConfig, broker: DemoBroker) -> str:
             f'  {publish} \'{{"state": "ON", "duration_ms": 1000}}\'',
             "see a refused command on the error topic:",
             f"  {publish} maybe",
+        ]
+    if servos:
+        pin = servos[0].pin
+        lines += [
+            f"move the servo on pin {pin}, then type 'show' here to see its angle:",
+            f"  mosquitto_pub {where} -q 1 -t {base}/gpio/{pin}/set -m 90",
         ]
     if inputs:
         lines += [f"press a button on input pin {inputs[0].pin}: type '{inputs[0].pin} on' here."]
@@ -258,10 +266,16 @@ def run_demo(config_path: str | None, mqtt_port: int, broker_kind: str = "auto")
         print(f"cannot run the demo: {broker}", file=err)
         return 1
     driver = SimulatedDriver(config.malos.host, config.malos.base_port)
+    servo = None
+    if any(spec.is_servo for spec in config.pins):
+        servo = SimulatedServoDriver(config.malos.host, config.malos.servo_port, driver.board)
     try:
         driver.start()
+        if servo is not None:
+            servo.start()
     except OSError as exc:
         print(f"cannot start the simulator: {exc}", file=err)
+        driver.stop()
         return 1
     try:
         broker.start()
@@ -271,6 +285,8 @@ def run_demo(config_path: str | None, mqtt_port: int, broker_kind: str = "auto")
             file=err,
         )
         driver.stop()
+        if servo is not None:
+            servo.stop()
         return 1
     try:
         print(_instructions(config, broker), flush=True)
@@ -279,4 +295,6 @@ def run_demo(config_path: str | None, mqtt_port: int, broker_kind: str = "auto")
     finally:
         broker.stop()
         driver.stop()
+        if servo is not None:
+            servo.stop()
     return 0

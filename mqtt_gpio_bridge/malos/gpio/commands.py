@@ -63,12 +63,9 @@ def parse_command(
         payload_on: the pin's configured "on" payload (also accepted, case-insensitively).
         payload_off: the pin's configured "off" payload.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return Refusal(f"payload of {len(payload)} bytes is longer than {MAX_PAYLOAD_BYTES}")
-    try:
-        text = payload.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        return Refusal("payload is not UTF-8 text")
+    text = payload_text(payload)
+    if isinstance(text, Refusal):
+        return text
     if not text:
         return Command(Action.NOTHING)
     word = _word_action(text, payload_on, payload_off)
@@ -76,7 +73,18 @@ def parse_command(
         return Command(word)
     if text[0] in '{"':
         return _parse_json(text, payload_on, payload_off)
-    return Refusal(f"unknown payload {_quote(text)}; use {payload_on}, {payload_off} or TOGGLE")
+    return Refusal(f"unknown payload {quote(text)}; use {payload_on}, {payload_off} or TOGGLE")
+
+
+def payload_text(payload: bytes) -> str | Refusal:
+    """A `set` payload as trimmed text, or why it is refused before any parsing (too long, not
+    UTF-8); shared by every kind of pin."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Refusal(f"payload of {len(payload)} bytes is longer than {MAX_PAYLOAD_BYTES}")
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return Refusal("payload is not UTF-8 text")
 
 
 def _word_action(text: str, payload_on: str, payload_off: str) -> Action | None:
@@ -94,7 +102,7 @@ def _parse_json(text: str, payload_on: str, payload_off: str) -> Command | Refus
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
-        return Refusal(f"payload {_quote(text)} is not valid JSON")
+        return Refusal(f"payload {quote(text)} is not valid JSON")
     duration_ms = None
     if isinstance(document, dict):
         unknown = set(document) - {"state", "duration_ms"}
@@ -108,7 +116,7 @@ def _parse_json(text: str, payload_on: str, payload_off: str) -> Command | Refus
         document = document["state"]
     action = _json_state(document, payload_on, payload_off)
     if action is None:
-        return Refusal(f"unknown JSON state {_quote(json.dumps(document))}")
+        return Refusal(f"unknown JSON state {quote(json.dumps(document))}")
     return Command(action, duration_ms)
 
 
@@ -134,6 +142,7 @@ def _pulse_duration(value: object) -> int | Refusal:
     return value
 
 
-def _quote(text: str, limit: int = 40) -> str:
+def quote(text: str, limit: int = 40) -> str:
+    """`text` as a refusal quotes it: repr, cut at `limit` characters."""
     shown = text if len(text) <= limit else text[:limit] + "..."
     return repr(shown)

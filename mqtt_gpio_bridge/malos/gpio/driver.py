@@ -231,6 +231,16 @@ class GpioDriver(Driver[int]):
                 self._unsent.add(write.pin)
                 logger.warning("MALOS is not taking configs fast enough; pin %d held", write.pin)
 
+    def assert_directions(self) -> bool:
+        """Send one config that makes the driver rewrite the whole direction register from its
+        shadow, where every output and servo pin is an output: a servo config rewrites it from
+        the servo driver's shadow, where only servo pins are. False while the driver is away
+        (it gets every pin again when it is back)."""
+        if not self.alive or not self.pins.held:
+            return False
+        self._send([self.pins.rewrite(self.pins.held[0])])
+        return True
+
     def _resend_held(self) -> None:
         if self._unsent:
             self._send([self.pins.rewrite(pin) for pin in sorted(self._unsent)])

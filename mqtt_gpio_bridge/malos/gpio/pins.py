@@ -57,7 +57,12 @@ class PinWrite:
 
 
 class PinTable:
-    """The configured pins, keyed by pin number."""
+    """The configured pins, keyed by pin number.
+
+    Servo pins are not in it (their state is an angle, kept by the servo module), but they are
+    held: every (re)configuration makes them GPIO outputs too, because the GPIO driver rewrites
+    the whole direction register from its own shadow and would otherwise turn them into inputs.
+    """
 
     def __init__(self, specs: Iterable[PinSpec], confirm_timeout: float) -> None:
         """Build the table.
@@ -66,7 +71,10 @@ class PinTable:
             specs: the configured pins.
             confirm_timeout: how long a sent output level may take to show in updates.
         """
-        self._pins = {spec.pin: PinState(spec) for spec in specs}
+        specs = list(specs)
+        self._pins = {spec.pin: PinState(spec) for spec in specs if not spec.is_servo}
+        self.held = tuple(sorted(spec.pin for spec in specs if spec.is_servo))
+        """Servo pins: GPIO outputs at level 0 that are never published nor commanded."""
         self._confirm_timeout = confirm_timeout
         # The common update changes nothing: compare masks and skip the per-pin walk, unless
         # a confirmation or a snapshot is outstanding.
@@ -104,11 +112,14 @@ class PinTable:
                 state.wanted = pin_level(levels, state.spec.pin)
             state.confirm_by = now + self._confirm_timeout
             result.append(PinWrite(state.spec.pin, PinMode.OUTPUT, state.wanted))
+        result += [PinWrite(pin, PinMode.OUTPUT) for pin in self.held]
         self._settled = False
         return result
 
     def rewrite(self, pin: int) -> PinWrite:
         """The config that puts a configured pin where it is wanted now."""
+        if pin in self.held:
+            return PinWrite(pin, PinMode.OUTPUT)
         state = self._pins[pin]
         if not state.is_output:
             return PinWrite(pin, PinMode.INPUT)
