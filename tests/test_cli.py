@@ -20,8 +20,11 @@ import yaml
 from mqtt_gpio_bridge import __version__
 from mqtt_gpio_bridge.cli import EXIT_CODES, main
 from mqtt_gpio_bridge.malos.gpio.codec import decode_levels
+from mqtt_gpio_bridge.malos.servo.codec import encode_servo_config
+from mqtt_gpio_bridge.malos.servo.driver import FENCE
 from mqtt_gpio_bridge.sim import demo as demo_module
 from mqtt_gpio_bridge.sim.driver import SimulatedDriver
+from mqtt_gpio_bridge.sim.servo import ERROR_UNPARSABLE
 
 from .helpers import (
     PINS,
@@ -34,6 +37,7 @@ from .helpers import (
     RawClient,
     child_env,
     free_port,
+    free_port_block,
     run_cli,
     start_mosquitto,
     wait_until,
@@ -348,6 +352,35 @@ def test_simulate_drives_inputs_from_its_console(cli: Callable[..., Cli], malos_
     simulated.send_signal(signal.SIGINT)
     assert simulated.wait_exit(5) == 0
     assert "Traceback" not in simulated.transcript()
+
+
+def test_simulate_runs_the_servo_driver_on_the_same_board(
+    cli: Callable[..., Cli], malos_port: int
+) -> None:
+    servo_port = free_port_block(4)
+    simulated = cli(
+        "simulate", "--base-port", str(malos_port), "--servo-port", str(servo_port), stdin=True
+    )
+    simulated.wait_for_line(
+        f"simulated MALOS servo driver on 127.0.0.1:{servo_port}..{servo_port + 3}",
+        timeout=STARTUP,
+    )
+    client = RawClient(servo_port)
+    try:
+        client.send(encode_servo_config(6, 90))
+
+        def answered() -> bool:
+            client.send(FENCE)  # answered once the angle is applied (resent: slow joiner)
+            return client.error(timeout=0.2) == ERROR_UNPARSABLE
+
+        wait_until(answered, what="the servo driver's answer")
+    finally:
+        client.close()
+    simulated.type("show")
+    line = simulated.wait_for_line("pin  6 output")
+    assert "PWM" in line and "90" in line, line
+    simulated.send_signal(signal.SIGINT)
+    assert simulated.wait_exit(5) == 0
 
 
 def test_simulate_on_a_taken_port_says_so(simulator: SimulatedDriver, malos_port: int) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import zmq
 
-from mqtt_gpio_bridge.malos.servo.driver import FENCE, RESTORE_AFTER
+from mqtt_gpio_bridge.malos.servo.driver import ACKNOWLEDGED, FENCE, RESTORE_AFTER
 from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver
 from mqtt_gpio_bridge.sim.proto import DriverConfig, ServoParams
-from mqtt_gpio_bridge.sim.servo import SimulatedServoDriver, duty_from_angle
+from mqtt_gpio_bridge.sim.servo import ERROR_UNPARSABLE, SimulatedServoDriver, duty_from_angle
 
 from .helpers import MqttProbe, Rig, bridge_config, free_port_block, wait_until
 
@@ -227,6 +227,10 @@ def test_a_burst_of_500_angles_sends_the_first_and_the_newest(servos: ServoRig) 
     states = [m.text for m in servos.rig.probe.on(f"{base}/gpio/{SERVO}/state")]
     assert states[-1] == str(last)
     servos.wait_directions()
+
+
+def test_the_answer_awaited_is_the_servo_drivers_parse_error() -> None:
+    assert ACKNOWLEDGED.decode() == ERROR_UNPARSABLE  # both from MalosBase::ConfigThread
 
 
 def test_the_servo_driver_is_never_pinged(servos: ServoRig) -> None:
