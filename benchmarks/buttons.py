@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import datetime
 import math
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,10 +37,10 @@ from typing import Any
 
 from buttons_rig import BusyLoop, Rig
 from common import BenchmarkError
-from common.facts import ROOT, bridge_code_line, machine_facts
-from common.mosquitto import mosquitto_missing
-from common.processes import interrupt_on_sigterm, load_average
-from common.report import fact_rows, write_results
+from common.facts import ROOT
+from common.processes import load_average
+from common.report import fact_rows
+from common.run import run_benchmark
 from perf_hops import cpu_shares
 from perf_settings import SETTLE, Series, verdict
 from perf_subjects import NullRun
@@ -555,38 +553,7 @@ def run(args: argparse.Namespace, workdir: Path, data: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    if mosquitto_missing():
-        return 2
-    interrupt_on_sigterm()
-    started = datetime.datetime.now()
-    workdir = Path(tempfile.mkdtemp(prefix="mqtt-gpio-buttons-"))
-    print(f"buttons: logs in {workdir}", flush=True)
-    data: dict[str, Any] = {"started": f"{started:%Y-%m-%d %H:%M:%S}", "args": vars(args)}
-    failure = None
-    t0 = time.monotonic()
-    try:
-        run(args, workdir, data)
-    except KeyboardInterrupt:
-        failure = "interrupted"
-    except (BenchmarkError, OSError) as exc:
-        failure = str(exc)
-    data["facts"] = {
-        "command": " ".join(sys.argv),
-        "bridge": bridge_code_line(),
-        **machine_facts(cpu=True, libraries=True),
-        "run": f"{time.monotonic() - t0:.0f} s",
-        "logs": str(workdir),
-    }
-    text = build_report(data)
-    if failure:
-        text += f"\nRun aborted: {failure}\n"
-        data["aborted"] = failure
-    stem = args.out / f"buttons-{started:%Y%m%d-%H%M%S}"
-    write_results(stem, text, data)
-    print(text)
-    print(f"report: {stem.with_suffix('.md')}")
-    return 1 if failure else 0
+    return run_benchmark("buttons", parse_arguments(argv), run, build_report)
 
 
 if __name__ == "__main__":

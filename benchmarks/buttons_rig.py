@@ -5,7 +5,6 @@ subscriber that logs every press event; a busy loop for the other core."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -15,21 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from common import BenchmarkError
-from common.bridge import start_bridge
-from common.mosquitto import NOT_PERSISTED, Mosquitto
-from common.ports import HOST, free_port_block, wait_for
+from common.board_rig import BoardRig
 from common.processes import TICKS, cpu_ticks, end_process
 from perf_clients import Subscriber
 
 from mqtt_gpio_bridge.malos.gpio.codec import decode_levels
 from mqtt_gpio_bridge.sim.codec import decode_pin_config
-from mqtt_gpio_bridge.sim.driver import Board, SimulatedDriver, whole_milliseconds
-
-ONLINE_TIMEOUT = 30.0
-"""Seconds for the bridge to read `online` after its process started."""
-SETTLED_UPDATES = 3
-"""Updates at the configured interval to wait for before anything is played."""
 
 
 class WireLog:
@@ -77,24 +67,7 @@ class EventLog(Subscriber):
         return [(t, event) for t, p, event in list(self.events) if p == pin]
 
 
-def config_text(
-    *, mqtt_port: int, malos_port: int, base: str, interval: float, pins: Sequence[dict[str, Any]]
-) -> str:
-    """The bridge's config as JSON (which YAML reads): `pins` as given, with `links` taken
-    from each pin's `links` key (a list of {on, output, action})."""
-    links = [{"input": pin["pin"], **link} for pin in pins for link in pin.get("links", ())]
-    config = {
-        "mqtt": {"host": HOST, "port": mqtt_port, "base_topic": base, "qos": 1},
-        "malos": {"host": HOST, "base_port": malos_port, "update_interval": interval},
-        "homeassistant": {"discovery": False},
-        "pins": [{k: v for k, v in pin.items() if k != "links"} for pin in pins],
-    }
-    if links:
-        config["links"] = links
-    return json.dumps(config, indent=1) + "\n"
-
-
-class Rig:
+class Rig(BoardRig):
     """Mosquitto, the simulated driver and the bridge, for one phase.
 
     Use as a context manager: entering starts all three and returns once the bridge is online
@@ -104,84 +77,38 @@ class Rig:
     def __init__(
         self, workdir: Path, name: str, interval: float, pins: Sequence[dict[str, Any]]
     ) -> None:
-        self.workdir = workdir / name
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.interval = interval
-        self.pins = pins
-        self.base = f"buttons/{name}"
         self.wire = WireLog()
-        self.board = Board()
-        self.broker = Mosquitto(free_port_block(1), self.workdir, NOT_PERSISTED)
-        self.driver: SimulatedDriver | None = None
-        self.bridge: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir, f"buttons/{name}", interval, pins, self.wire)
         self.sub: EventLog | None = None
-        self.exit_status: int | None = None
 
-    def __enter__(self) -> Rig:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _start(self) -> None:
-        self.broker.start()
-        malos_port = free_port_block(4, taken={self.broker.port})
-        self.driver = SimulatedDriver(HOST, malos_port, self.board, on_wire=self.wire).start()
+    def _start_more(self, taken: set[int]) -> dict[str, Any]:
         self.sub = EventLog(self.broker.port)
         self.sub.subscribe([f"{self.base}/status", f"{self.base}/gpio/+/event"], qos=1)
-        config = self.workdir / "bridge.yaml"
-        config.write_text(
-            config_text(
-                mqtt_port=self.broker.port,
-                malos_port=malos_port,
-                base=self.base,
-                interval=self.interval,
-                pins=self.pins,
-            )
-        )
-        with (self.workdir / "bridge.log").open("ab") as log:
-            self.bridge = start_bridge(config, log)
-        wait_for(self._online, ONLINE_TIMEOUT, "the bridge to be online")
-        driver = self.driver
-        wanted = whole_milliseconds(self.interval)
-        wait_for(lambda: math.isclose(driver.delay_between_updates, wanted), 10, "the update delay")
-        sent = driver.updates_sent
-        wait_for(lambda: driver.updates_sent >= sent + SETTLED_UPDATES, 10, "driver updates")
+        return {}
 
-    def _online(self) -> bool:
-        assert self.bridge is not None and self.sub is not None
-        if self.bridge.poll() is not None:
-            raise BenchmarkError(f"the bridge exited with {self.bridge.returncode}: {self.log}")
-        return self.sub.last.get(f"{self.base}/status") == b"online"
+    def _config(self) -> dict[str, Any]:
+        """`pins` as given, with `links` taken from each pin's `links` key (a list of {on,
+        output, action})."""
+        pins = self.pins
+        config: dict[str, Any] = {
+            "pins": [{k: v for k, v in pin.items() if k != "links"} for pin in pins]
+        }
+        links = [{"input": pin["pin"], **link} for pin in pins for link in pin.get("links", ())]
+        if links:
+            config["links"] = links
+        return config
 
-    @property
-    def log(self) -> Path:
-        return self.workdir / "bridge.log"
-
-    @property
-    def pid(self) -> int:
-        assert self.bridge is not None
-        return self.bridge.pid
-
-    def alive(self) -> bool:
-        return self.bridge is not None and self.bridge.poll() is None
+    def status_watch(self) -> dict[str, bytes]:
+        assert self.sub is not None
+        return self.sub.last
 
     def events(self, pin: int) -> list[tuple[float, dict[str, Any]]]:
         assert self.sub is not None
         return self.sub.on_pin(pin)
 
-    def close(self) -> None:
-        self.exit_status = end_process(self.bridge)
+    def _close_more(self) -> None:
         if self.sub is not None:
             self.sub.close()
-        if self.driver is not None:
-            self.driver.stop()
-        self.broker.stop()
 
 
 class BusyLoop:

@@ -7,6 +7,8 @@
 - `mosquitto`: a Mosquitto on a given port, started and stopped as often as needed.
 - `bridge`: a bridge config file and the bridge as a subprocess.
 - `report`: markdown tables and result files.
+- `run`: the frame of a benchmark's `main` (logs folder, facts, report, result files, exit
+  status).
 """
 
 from __future__ import annotations
