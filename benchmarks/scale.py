@@ -162,6 +162,8 @@ class Scale:
             },
             "homeassistant": {
                 "discovery": True,
+                # Per-entity configs: the checks below count one retained config per pin.
+                "discovery_mode": "entity",
                 "prefix": self.args.prefix,
                 "node_id": f"matrix_{name}",
                 "device_name": f"MATRIX GPIO {name}",

@@ -238,19 +238,25 @@ def _discovery(config_path: str) -> int:
     import json
 
     from .config import load_config
-    from .homeassistant.discovery import announcements, own_configs_filter
+    from .homeassistant.discovery import announcements, device_topic, own_configs_filter
 
     config = load_config(config_path)
     if not config.homeassistant.discovery:
-        print("homeassistant.discovery is false: nothing is published, nothing is cleared")
+        print(
+            "homeassistant.discovery is false: nothing is published; a device config an earlier "
+            "run left is cleared, per-entity configs are left alone"
+        )
         return 0
     for announcement in announcements(config):
         print(f"{announcement.topic} (retained)")
-        print(json.dumps(json.loads(announcement.payload), indent=2))
+        print(json.dumps(json.loads(announcement.payload), indent=2, ensure_ascii=False))
         print()
+    other = "entity" if config.homeassistant.discovery_mode == "device" else "device"
     print(
-        f"At start, retained configs under {own_configs_filter(config)} that no configured pin "
-        "owns (gpio<pin> switches and binary sensors) are cleared with an empty retained payload."
+        f"At start, this node's retained configs ({own_configs_filter(config)} and "
+        f"{device_topic(config)}) are read: those in the {other} form are moved to this one with "
+        "Home Assistant's migration (entity ids kept), and those no configured pin owns are "
+        "cleared with an empty retained payload (docs/home-assistant.md)."
     )
     return 0
 

@@ -482,10 +482,18 @@ def test_discovery_prints_the_exact_topics_and_payloads(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     document = yaml.safe_load(config.path.read_text())
     node, prefix = document["homeassistant"]["node_id"], document["homeassistant"]["prefix"]
+    assert f"{prefix}/device/{node}/config (retained)" in result.stdout
+    assert '"p": "binary_sensor"' in result.stdout
+    assert f'"unique_id": "{node}_gpio0"' in result.stdout
+    assert f'"command_topic": "{config.base}/gpio/0/set"' in result.stdout
+
+    document["homeassistant"]["discovery_mode"] = "entity"
+    config.path.write_text(yaml.safe_dump(document))
+    result = run_cli("discovery", "--config", str(config.path))
+
     assert f"{prefix}/switch/{node}/gpio0/config (retained)" in result.stdout
     assert f"{prefix}/binary_sensor/{node}/gpio3/config (retained)" in result.stdout
     assert f'"unique_id": "{node}_gpio0"' in result.stdout
-    assert f'"command_topic": "{config.base}/gpio/0/set"' in result.stdout
 
 
 def test_discovery_off_says_nothing_is_published(tmp_path: Path) -> None:

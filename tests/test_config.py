@@ -82,6 +82,7 @@ def test_minimal_file_gets_documented_defaults(tmp_path: Path) -> None:
     assert config.homeassistant.node_id == "matrix_testhost"
     assert config.homeassistant.device_name == "MATRIX GPIO"
     assert config.homeassistant.model == "MATRIX Creator"
+    assert config.health.interval == 60
     assert config.client_id == "mqtt-gpio-bridge-matrix_testhost"
     assert config.pins == (PinSpec(pin=0, mode="output"),)
     pin = config.pins[0]
@@ -266,7 +267,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 
     assert caught.value.problems == [
         f"{path}: the top level must be a mapping of sections "
-        "(mqtt, malos, homeassistant, pins, links), got a list"
+        "(mqtt, malos, homeassistant, health, pins, links), got a list"
     ]
 
 
@@ -276,7 +277,7 @@ def test_parse_config_refuses_non_mapping() -> None:
 
     assert caught.value.problems == [
         "(top level): the top level must be a mapping of sections "
-        "(mqtt, malos, homeassistant, pins, links), got 'pins'"
+        "(mqtt, malos, homeassistant, health, pins, links), got 'pins'"
     ]
 
 
@@ -624,6 +625,41 @@ def test_homeassistant_rules(tmp_path: Path) -> None:
         "homeassistant.discovery: must be true or false, got 'yes'",
         "homeassistant.prefix: must not start or end with '/'",
         "homeassistant.device_name: must not be empty",
+    ]
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "interval"), [("0", 0.0), ("0.1", 0.1), ("30", 30.0)])
+def test_health_interval_0_is_off_and_seconds_are_taken(
+    tmp_path: Path, value: str, interval: float
+) -> None:
+    config = load_config(write(tmp_path, f"health: {{interval: {value}}}\n" + MINIMAL))
+    assert config.health.interval == interval
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("-1", "must be at least 0.1 seconds, got -1 (or 0: no health messages)"),
+        ("0.05", "must be at least 0.1 seconds, got 0.05 (or 0: no health messages)"),
+        ("86401", "must be at least 0.1 and at most 86400 seconds, got 86401"),
+        (".inf", "must be a finite number of seconds, got inf"),
+        ('"60"', "must be a number of seconds (0: off), got '60'"),
+        ("off", "must be a number of seconds (0: off), got the boolean false"),
+        ("", "must be a number of seconds (0: off), got nothing (null)"),
+    ],
+)
+def test_health_interval_rules(tmp_path: Path, value: str, problem: str) -> None:
+    assert problems_of(tmp_path, f"health:\n  interval: {value}\n" + MINIMAL) == [
+        f"health.interval: {problem}"
+    ]
+
+
+def test_health_section_keys_are_checked(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "health: {intervall: 5}\n" + MINIMAL) == [
+        "health.intervall: unknown key (did you mean 'interval'?)"
     ]
 
 

@@ -35,6 +35,7 @@ def test_every_section_is_walked_from_the_whole_file() -> None:
         ("mqtt.tls.", "TlsConfig"),
         ("malos.", "MalosConfig"),
         ("homeassistant.", "HomeAssistantConfig"),
+        ("health.", "HealthConfig"),
         ("pins[].", "PinSpec"),
         ("links[].", "LinkSpec"),
     ]

@@ -9,10 +9,15 @@ from typing import Any
 
 from mqtt_gpio_bridge import __version__
 from mqtt_gpio_bridge.config import BridgeConfig, parse_config
+from mqtt_gpio_bridge.homeassistant import discovery
 from mqtt_gpio_bridge.homeassistant.discovery import (
+    MIGRATE,
+    Announcement,
     announcements,
+    device_config,
     entity_config,
     event_config,
+    plan,
     stale_topics,
 )
 from mqtt_gpio_bridge.sim.driver import SimulatedDriver
@@ -100,7 +105,9 @@ def test_binary_sensor_config_is_exact() -> None:
 
 
 def test_unnamed_pin_is_called_gpio_n_and_topics_follow_the_component() -> None:
-    config = kitchen([{"pin": 7, "mode": "output"}, {"pin": 8, "mode": "input"}])
+    config = kitchen(
+        [{"pin": 7, "mode": "output"}, {"pin": 8, "mode": "input"}], discovery_mode="entity"
+    )
     topics = [a.topic for a in announcements(config)]
     assert topics == [
         "homeassistant/switch/kitchen/gpio7/config",
@@ -111,7 +118,8 @@ def test_unnamed_pin_is_called_gpio_n_and_topics_follow_the_component() -> None:
 
 def test_event_entity_config_is_exact() -> None:
     config = kitchen(
-        [{"pin": 4, "mode": "input", "name": "Doorbell", "events": ["long", "single", "double"]}]
+        [{"pin": 4, "mode": "input", "name": "Doorbell", "events": ["long", "single", "double"]}],
+        discovery_mode="entity",
     )
     assert event_config(config, config.pins[0]) == {
         "name": "Doorbell press",
@@ -131,7 +139,10 @@ def test_event_entity_config_is_exact() -> None:
 
 
 def test_an_input_without_events_has_no_event_entity_and_its_old_one_is_stale() -> None:
-    config = kitchen([{"pin": 4, "mode": "input"}, {"pin": 5, "mode": "input", "events": "single"}])
+    config = kitchen(
+        [{"pin": 4, "mode": "input"}, {"pin": 5, "mode": "input", "events": "single"}],
+        discovery_mode="entity",
+    )
     assert [a.topic for a in announcements(config)] == [
         "homeassistant/binary_sensor/kitchen/gpio4/config",
         "homeassistant/binary_sensor/kitchen/gpio5/config",
@@ -147,7 +158,8 @@ def test_an_input_without_events_has_no_event_entity_and_its_old_one_is_stale() 
 
 def test_number_config_of_a_servo_pin_is_exact() -> None:
     config = kitchen(
-        [{"pin": 5, "mode": "servo", "name": "Blinds", "min_angle": 20, "max_angle": 160}]
+        [{"pin": 5, "mode": "servo", "name": "Blinds", "min_angle": 20, "max_angle": 160}],
+        discovery_mode="entity",
     )
     assert entity_config(config, config.pins[0]) == {
         "name": "Blinds",
@@ -168,7 +180,7 @@ def test_number_config_of_a_servo_pin_is_exact() -> None:
     }
     assert [a.topic for a in announcements(config)] == ["homeassistant/number/kitchen/gpio5/config"]
     # Defaults 0..180 and the icon; the payload is plain UTF-8 JSON with the degree sign.
-    config = kitchen([{"pin": 5, "mode": "servo", "icon": "mdi:valve"}])
+    config = kitchen([{"pin": 5, "mode": "servo", "icon": "mdi:valve"}], discovery_mode="entity")
     payload = json.loads(announcements(config)[0].payload)
     assert (payload["min"], payload["max"], payload["icon"]) == (0, 180, "mdi:valve")
 
@@ -187,10 +199,15 @@ def test_a_servo_pin_made_an_output_leaves_a_stale_number() -> None:
     ]
 
 
-def test_discovery_off_publishes_and_clears_nothing() -> None:
+def test_discovery_off_publishes_nothing_and_clears_only_a_device_config() -> None:
     config = kitchen(discovery=False)
     assert announcements(config) == []
-    assert stale_topics(config, {"homeassistant/switch/kitchen/gpio9/config"}) == []
+    entity = {"homeassistant/switch/kitchen/gpio9/config": b'{"name": "x"}'}
+    assert plan(config, entity) == []
+    device = {"homeassistant/device/kitchen/config": b'{"cmps": {}}'}
+    assert plan(config, entity | device) == [
+        [Announcement("homeassistant/device/kitchen/config", "")]
+    ]
 
 
 def test_stale_topics_only_touch_this_nodes_gpio_entities() -> None:
@@ -205,6 +222,146 @@ def test_stale_topics_only_touch_this_nodes_gpio_entities() -> None:
     assert stale_topics(config, retained) == [
         "homeassistant/binary_sensor/kitchen/gpio0/config",
         "homeassistant/switch/kitchen/gpio9/config",
+    ]
+
+
+# -- the device form and moving between the forms ------------------------------------------------
+
+
+def test_device_config_is_exact() -> None:
+    config = kitchen(
+        [
+            {"pin": 0, "mode": "output", "name": "Relay", "icon": "mdi:power"},
+            {"pin": 4, "mode": "input", "name": "Bell", "events": ["single"]},
+            {"pin": 5, "mode": "servo", "name": "Blinds", "max_angle": 90},
+        ]
+    )
+    [announcement] = announcements(config)
+    assert announcement.topic == "homeassistant/device/kitchen/config"
+    assert json.loads(announcement.payload) == {
+        "dev": DEVICE,
+        "o": {"name": "mqtt-gpio-bridge", "sw_version": __version__},
+        "availability": AVAILABILITY,
+        "qos": 1,
+        "cmps": {
+            "gpio0": {
+                "p": "switch",
+                "name": "Relay",
+                "unique_id": "kitchen_gpio0",
+                "state_topic": "matrix/kitchen/gpio/0/state",
+                "command_topic": "matrix/kitchen/gpio/0/set",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "state_on": "ON",
+                "state_off": "OFF",
+                "optimistic": False,
+                "retain": False,
+                "icon": "mdi:power",
+            },
+            "gpio4": {
+                "p": "binary_sensor",
+                "name": "Bell",
+                "unique_id": "kitchen_gpio4",
+                "state_topic": "matrix/kitchen/gpio/4/state",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+            },
+            "gpio4_event": {
+                "p": "event",
+                "name": "Bell press",
+                "unique_id": "kitchen_gpio4_event",
+                "state_topic": "matrix/kitchen/gpio/4/event",
+                "event_types": ["single"],
+                "device_class": "button",
+            },
+            "gpio5": {
+                "p": "number",
+                "name": "Blinds",
+                "unique_id": "kitchen_gpio5",
+                "state_topic": "matrix/kitchen/gpio/5/state",
+                "command_topic": "matrix/kitchen/gpio/5/set",
+                "min": 0,
+                "max": 90,
+                "step": 1,
+                "mode": "slider",
+                "unit_of_measurement": "°",
+                "optimistic": False,
+                "retain": False,
+            },
+        },
+    }
+    assert "object_id" not in announcement.payload  # deprecated by Home Assistant
+
+
+def test_every_component_has_the_unique_id_of_its_entity_form() -> None:
+    config = kitchen([*PINS, {"pin": 6, "mode": "input", "events": "long"}])
+    entity = kitchen(
+        [*PINS, {"pin": 6, "mode": "input", "events": "long"}], discovery_mode="entity"
+    )
+    in_entities = {json.loads(a.payload)["unique_id"] for a in announcements(entity)}
+    components = json.loads(announcements(config)[0].payload)["cmps"].values()
+    assert {c["unique_id"] for c in components} == in_entities
+
+
+def entity_form(config: BridgeConfig) -> dict[str, bytes]:
+    """What a bridge of the previous release left retained: the per-entity configs."""
+    entity = dataclasses.replace(
+        config,
+        homeassistant=dataclasses.replace(config.homeassistant, discovery_mode="entity"),
+    )
+    return {a.topic: a.payload.encode() for a in announcements(entity)}
+
+
+def test_entity_configs_are_migrated_to_the_device_config() -> None:
+    config = kitchen(PINS)
+    old = entity_form(kitchen([*PINS, {"pin": 9, "mode": "output"}]))
+    assert plan(config, old) == [
+        [
+            Announcement("homeassistant/switch/kitchen/gpio9/config", ""),  # pin 9 removed
+            Announcement("homeassistant/binary_sensor/kitchen/gpio4/config", MIGRATE),
+            Announcement("homeassistant/switch/kitchen/gpio0/config", MIGRATE),
+        ],
+        announcements(config),
+        [
+            Announcement("homeassistant/binary_sensor/kitchen/gpio4/config", ""),
+            Announcement("homeassistant/switch/kitchen/gpio0/config", ""),
+        ],
+    ]
+    # Nothing retained, or only the device config: the device config alone.
+    assert plan(config, {}) == [announcements(config)]
+    device = {a.topic: a.payload.encode() for a in announcements(config)}
+    assert plan(config, device) == [announcements(config)]
+
+
+def test_a_removed_pin_is_sent_with_only_its_platform_then_left_out() -> None:
+    before = kitchen([*PINS, {"pin": 6, "mode": "input", "events": "double"}])
+    after = kitchen(PINS)
+    retained = {a.topic: a.payload.encode() for a in announcements(before)}
+    [[removal], current] = plan(after, retained)
+    assert removal.topic == "homeassistant/device/kitchen/config"
+    components = json.loads(removal.payload)["cmps"]
+    assert components["gpio6"] == {"p": "binary_sensor"}
+    assert components["gpio6_event"] == {"p": "event"}
+    assert components["gpio0"] == device_config(after)["cmps"]["gpio0"]
+    assert current == announcements(after)
+
+
+def test_the_device_config_is_rolled_back_to_entity_configs() -> None:
+    entity = kitchen(PINS, discovery_mode="entity")
+    device = {
+        a.topic: a.payload.encode()
+        for a in announcements(kitchen([*PINS, {"pin": 9, "mode": "output"}]))
+    }
+    topic = "homeassistant/device/kitchen/config"
+    batches = plan(entity, device)
+    assert [[(a.topic, a.payload) for a in batch] for batch in batches[:2]] == [
+        [(topic, json.dumps(device_config(entity, {"gpio9": "switch"}), separators=(",", ":")))],
+        [(topic, MIGRATE)],
+    ]
+    assert batches[2:] == [announcements(entity), [Announcement(topic, "")]]
+    # A rollback cut short left only the migration request: cleared after the configs.
+    assert plan(entity, {topic: MIGRATE.encode()}) == [
+        [*announcements(entity), Announcement(topic, "")]
     ]
 
 
@@ -223,12 +380,14 @@ def test_bridge_publishes_retained_discovery_and_answers_ha_birth(
     simulator: SimulatedDriver,
     probe_factory: Callable[..., MqttProbe],
 ) -> None:
-    config = bridge_config(broker, malos_port, PINS)
+    config = bridge_config(broker, malos_port, PINS, homeassistant={"discovery_mode": "entity"})
     base, prefix = config.mqtt.base_topic, config.homeassistant.prefix
     start_bridge(config)
     watcher = probe_factory()
     watcher.subscribe(f"{base}/#")
+    watcher.subscribe(f"{prefix}/#")
     watcher.wait_for(f"{base}/status", "online")
+    watcher.wait_for(discovery_topic(config, "binary_sensor", 4))  # after this node's were read
     late = probe_factory()  # subscribes after the fact: sees what is retained
     late.subscribe(f"{prefix}/#")
     switch = late.wait_for(discovery_topic(config, "switch", 0))
@@ -258,6 +417,7 @@ def test_stale_entities_are_cleared_at_start_and_other_nodes_are_untouched(
         broker,
         malos_port,
         [{"pin": 0, "mode": "output"}, {"pin": 3, "mode": "input"}, {"pin": 5, "mode": "output"}],
+        homeassistant={"discovery_mode": "entity"},
     )
     prefix, node = first.homeassistant.prefix, first.homeassistant.node_id
     foreign = [f"{prefix}/switch/other_node/gpio5/config", f"{prefix}/sensor/{node}/cpu/config"]
@@ -301,9 +461,13 @@ def test_two_boards_on_one_broker_do_not_interfere(
     other_port = free_port_block()
     with SimulatedDriver("127.0.0.1", other_port) as other_board:
         pins = [{"pin": 0, "mode": "output", "initial": "off"}]
-        one = bridge_config(broker, malos_port, pins)
+        entity = {"discovery_mode": "entity"}
+        one = bridge_config(broker, malos_port, pins, homeassistant=entity)
         two = bridge_config(
-            broker, other_port, pins, homeassistant={"prefix": one.homeassistant.prefix}
+            broker,
+            other_port,
+            pins,
+            homeassistant={"prefix": one.homeassistant.prefix, **entity},
         )
         assert one.client_id != two.client_id
         probe.subscribe("#")
@@ -351,3 +515,118 @@ def test_discovery_off_publishes_nothing_and_clears_nothing(
         f"{prefix}/status",
     ]
     probe.publish(leftover, "", retain=True)
+
+
+# -- moving between the forms on the broker -------------------------------------------------------
+
+
+def with_mode(config: BridgeConfig, mode: str, **ha: Any) -> BridgeConfig:
+    return dataclasses.replace(
+        config,
+        homeassistant=dataclasses.replace(config.homeassistant, discovery_mode=mode, **ha),
+    )
+
+
+def retained_under(broker: Broker, prefix: str, expected: int) -> dict[str, bytes]:
+    """What a new subscriber gets under `prefix/#`, once `expected` topics arrived."""
+    fresh = MqttProbe(broker)
+    try:
+        fresh.subscribe(f"{prefix}/#")
+        wait_until(lambda: len({m.topic for m in fresh.messages}) >= expected, what="retained")
+        return {m.topic: m.payload for m in fresh.messages}
+    finally:
+        fresh.close()
+
+
+def first_run(
+    start_bridge: Callable[..., BridgeThread], config: BridgeConfig, probe: MqttProbe
+) -> None:
+    """A bridge that announces itself and stops: what it leaves retained is the next one's."""
+    for announcement in announcements(config):
+        probe.subscribe(announcement.topic)
+    runner = start_bridge(config)
+    for announcement in announcements(config):
+        probe.wait_for(announcement.topic, announcement.payload)
+    runner.stop()
+    probe.clear()
+
+
+def test_entity_configs_of_an_earlier_run_are_migrated_in_order(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    entity = bridge_config(broker, malos_port, PINS, homeassistant={"discovery_mode": "entity"})
+    prefix = entity.homeassistant.prefix
+    first_run(start_bridge, entity, probe)
+    old = [a.topic for a in announcements(entity)]
+    device = with_mode(entity, "device")
+    [new] = announcements(device)
+    probe.subscribe(f"{prefix}/#")
+    start_bridge(device)
+    for topic in old:
+        probe.wait_for(topic, "")
+    sequence = [(m.topic, m.text) for m in probe.messages if not m.retain]
+    for topic in old:  # the migration request, then the device config, then cleared
+        assert sequence.index((topic, MIGRATE)) < sequence.index((new.topic, new.payload))
+        assert sequence.index((new.topic, new.payload)) < sequence.index((topic, ""))
+    assert retained_under(broker, prefix, 1) == {new.topic: new.payload.encode()}
+
+
+def test_a_device_config_is_rolled_back_to_entity_configs_on_the_broker(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    device = bridge_config(broker, malos_port, PINS)
+    prefix = device.homeassistant.prefix
+    first_run(start_bridge, device, probe)
+    entity = with_mode(device, "entity")
+    topic = discovery.device_topic(device)
+    probe.subscribe(f"{prefix}/#")
+    start_bridge(entity)
+    probe.wait_for(topic, "")
+    sequence = [(m.topic, m.text) for m in probe.messages if not m.retain]
+    for announcement in announcements(entity):
+        position = sequence.index((announcement.topic, announcement.payload))
+        assert sequence.index((topic, MIGRATE)) < position < sequence.index((topic, ""))
+    expected = {a.topic: a.payload.encode() for a in announcements(entity)}
+    assert retained_under(broker, prefix, len(expected)) == expected
+
+
+def test_a_pin_removed_leaves_the_device_config_after_a_removal_of_its_own(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    before = bridge_config(broker, malos_port, [*PINS, {"pin": 6, "mode": "output"}])
+    first_run(start_bridge, before, probe)
+    after = parse_config(dataclasses.asdict(before) | {"pins": PINS})
+    [current] = announcements(after)
+    probe.subscribe(current.topic)
+    start_bridge(after)
+    probe.wait_for(current.topic, current.payload)
+    payloads = [json.loads(m.payload) for m in probe.on(current.topic) if not m.retain]
+    assert payloads[0]["cmps"]["gpio6"] == {"p": "switch"}
+    assert "gpio6" not in payloads[-1]["cmps"]
+
+
+def test_discovery_off_clears_the_device_config_of_an_earlier_run(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    device = bridge_config(broker, malos_port, PINS)
+    first_run(start_bridge, device, probe)
+    topic = discovery.device_topic(device)
+    probe.subscribe(topic)
+    start_bridge(with_mode(device, "device", discovery=False))
+    probe.wait_for(topic, "")

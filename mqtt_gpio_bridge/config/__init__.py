@@ -33,6 +33,7 @@ from __future__ import annotations
 from .loading import load_config, parse_config
 from .model import (
     BridgeConfig,
+    HealthConfig,
     HomeAssistantConfig,
     LinkSpec,
     MalosConfig,
@@ -46,6 +47,7 @@ from .summary import summarize, warnings
 
 __all__ = [
     "BridgeConfig",
+    "HealthConfig",
     "HomeAssistantConfig",
     "LinkSpec",
     "MalosConfig",

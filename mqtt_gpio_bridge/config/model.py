@@ -42,6 +42,7 @@ from .strings import MAX_NODE_ID_LENGTH, MQTT_MAX_BYTES, _discovery_topic, _node
 
 __all__ = [
     "BridgeConfig",
+    "HealthConfig",
     "HomeAssistantConfig",
     "LinkSpec",
     "MalosConfig",
@@ -71,6 +72,7 @@ _A_PIN = {"input": "an input", "output": "an output", "servo": "a servo pin"}
 
 # 200 updates a second: the fastest the bridge asks the driver for (see update_interval).
 MIN_UPDATE_INTERVAL = 0.005
+MIN_HEALTH_INTERVAL = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,6 +201,18 @@ class HomeAssistantConfig:
     """Home Assistant MQTT discovery."""
 
     discovery: Flag = field(default=True, metadata=_doc("Home Assistant MQTT discovery"))
+    discovery_mode: Annotated[
+        Literal["device", "entity"], _Rule(_word, _choice("device", "entity"))
+    ] = field(
+        default="device",
+        metadata=_doc(
+            "`device`: one retained config for the whole board at "
+            "`<prefix>/device/<node_id>/config` (Home Assistant 2024.11 and later); `entity`: one "
+            "config per entity, `<prefix>/<component>/<node_id>/gpio<pin>/config` (older Home "
+            "Assistant, and other consumers of Home Assistant-style discovery). Switching either "
+            "way keeps every entity id (docs/home-assistant.md)"
+        ),
+    )
     prefix: TopicPrefix = field(
         default="homeassistant",
         metadata=_doc(
@@ -236,6 +250,39 @@ class HomeAssistantConfig:
                     )
                 ]
             )
+
+
+MAX_HEALTH_INTERVAL = 86_400
+
+
+@_shows(f"`0` (off) or seconds {MIN_HEALTH_INTERVAL:g}..{MAX_HEALTH_INTERVAL:g}")
+def _health_interval(value: object, key: str) -> float:
+    # 0 turns the messages off; anything else is a period the poll loop can keep.
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise vol.Invalid(f"must be a number of seconds (0: off), got {_describe(value)}")
+    if value == 0:
+        return 0.0
+    return float(
+        _seconds(
+            maximum=MAX_HEALTH_INTERVAL,
+            minimum=MIN_HEALTH_INTERVAL,
+            why=" (or 0: no health messages)",
+        )(value, key)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthConfig:
+    """The bridge's health messages on `<base>/bridge/health` (docs/bridge-api.md)."""
+
+    interval: Annotated[float, _Rule(_health_interval)] = field(
+        default=60.0,
+        metadata=_doc(
+            "seconds between two health messages (uptime, memory, CPU, counters); `0`: none "
+            "(a `health_check` request still answers)",
+            "`60`",
+        ),
+    )
 
 
 @_shows("list of `single`, `double`, `long`")
@@ -538,6 +585,10 @@ class BridgeConfig:
     )
     homeassistant: Annotated[HomeAssistantConfig, _Rule(_section(HomeAssistantConfig))] = field(
         default_factory=HomeAssistantConfig, metadata=_doc("Home Assistant MQTT discovery")
+    )
+    health: Annotated[HealthConfig, _Rule(_section(HealthConfig))] = field(
+        default_factory=HealthConfig,
+        metadata=_doc("the bridge's health messages on `<base>/bridge/health`"),
     )
     pins: Annotated[
         tuple[PinSpec, ...], _Rule(_pins, missing="at least one pin must be configured")

@@ -27,8 +27,10 @@ from ..malos.servo.former import FormerServos
 from ..mqtt.connection import Message, topic_matches
 from ..mqtt.session import MqttSession
 from ..mqtt.topics import Topics
+from ..service import BridgeApi
 from .concern import Concern, Route
 from .reports import ReportThrottle, shorten
+from .stats import Stats
 from .timers import Timers
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class Bridge:
         self.config = config
         self.topics = Topics(config.mqtt.base_topic)
         self.timers = Timers()
+        self.stats = Stats()
+        self._sessions = 0
         self.session = MqttSession(
             config,
             self.timers,
@@ -70,13 +74,17 @@ class Bridge:
         gpio = GpioDriver(self)
         self.drivers: list[Driver[Any]] = [gpio]
         self.concerns: list[Concern] = [*self.drivers]
+        malos: list[GpioDriver | ServoDriver] = [gpio]
         if any(spec.is_servo for spec in config.pins):
             # After the GPIO driver: told of its coming back once its pins are configured.
-            self.concerns.append(ServoDriver(self, gpio))
+            servo = ServoDriver(self, gpio)
+            self.concerns.append(servo)
+            malos.append(servo)
         if not all(spec.is_servo for spec in config.pins):
             self.concerns.append(FormerServos(self))
-        if config.homeassistant.discovery:
-            self.concerns.insert(0, HomeAssistant(self))
+        # Also with discovery off: it clears a device config an earlier run left.
+        self.concerns.insert(0, HomeAssistant(self))
+        self.concerns.append(BridgeApi(self, malos))
         # Command routes first: after the fast routes, commands (refused ones, pins written
         # `01`) are the messages that arrive most; each route tried costs a filter match.
         self._routes: list[Route] = sorted(
@@ -194,6 +202,11 @@ class Bridge:
         logger.warning("%s", text)
         self.publish(self.topics.errors, report, qos=self.config.mqtt.qos)
 
+    def refuse(self, text: str, *, pin: int | None = None) -> None:
+        """Report a refused command, and count it (`<base>/bridge/health`)."""
+        self.stats.commands_refused += 1
+        self.report(text, pin=pin)
+
     def subscribe(self, topic_filter: str, qos: int) -> None:
         """Subscribe in the current session."""
         self.session.subscribe(topic_filter, qos)
@@ -218,6 +231,12 @@ class Bridge:
         for concern in self.concerns:
             concern.driver_changed(driver)
 
+    def driver_error(self, driver: str, text: str) -> None:
+        """A driver said `text` on its error port: report it, tell the concerns."""
+        self.report(text, source="driver")
+        for concern in self.concerns:
+            concern.driver_error(driver, text)
+
     def _publish_availability(self) -> None:
         status = ONLINE if self.available else OFFLINE
         self.publish(self.topics.status, status, qos=1, retain=True)
@@ -226,6 +245,9 @@ class Bridge:
 
     def _on_connected(self) -> None:
         """A session was accepted: subscribe, then publish what the broker may have lost."""
+        self._sessions += 1
+        if self._sessions > 1:
+            self.stats.broker_reconnects += 1
         for route in self._routes:
             if route.qos is not None:
                 self.session.subscribe(route.topic_filter, route.qos)
@@ -237,6 +259,7 @@ class Bridge:
         topic = message.topic
         fast = self._fast_routes.get(topic)
         if fast is not None:  # the common message: a command, found by its topic
+            self.stats.commands_received += 1
             if message.retain and not self._apply_retained:
                 self._refuse_retained(topic, bytes(message.payload))
                 return
@@ -245,6 +268,8 @@ class Bridge:
         for route in self._routes:
             if topic_matches(route.topic_filter, topic):
                 payload = bytes(message.payload)
+                if route.command:
+                    self.stats.commands_received += 1
                 if route.command and message.retain and not self._apply_retained:
                     self._refuse_retained(topic, payload)
                 else:
@@ -255,6 +280,7 @@ class Bridge:
         """MQTT 3.1.1 marks a message retained only when it comes from the broker's store at
         subscription, i.e. at every start and reconnect: acting on a retained command would
         replay it (a relay switched on, a door pulsed) each time. Reported once each."""
+        self.stats.commands_refused += 1
         seen = (topic, payload)
         if seen in self._retained_reported:
             logger.debug("retained command on %s not applied (reported before)", shorten(topic))

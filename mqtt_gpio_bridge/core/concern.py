@@ -1,7 +1,7 @@
 """What a part of the bridge looks like to the core: an object with hooks.
 
-A MALOS driver, Home Assistant discovery, and whatever comes next (links between pins, the
-bridge's own API) are each one `Concern`. The core (`core/bridge.py`) runs the poll loop and
+A MALOS driver, Home Assistant discovery, the bridge's own API (`service/`), and whatever
+comes next are each one `Concern`. The core (`core/bridge.py`) runs the poll loop and
 calls their hooks; it knows nothing of pins, LEDs or discovery. Adding a part means adding a
 module with a concern in it and listing it where the core builds its concerns.
 """
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..config import BridgeConfig
     from ..malos.driver import Driver
+    from .stats import Stats
     from .timers import Timers
 
 
@@ -43,12 +44,17 @@ class Hub(Protocol):
 
     config: BridgeConfig
     timers: Timers
+    stats: Stats
+    """The counters of `<base>/bridge/health`: increment them where things happen."""
 
     def publish(self, topic: str, payload: str | bytes, *, qos: int, retain: bool = False) -> None:
         """Publish if a broker session is open (else it is published again at the next one)."""
 
     def report(self, text: str, *, source: str = "bridge", pin: int | None = None) -> None:
         """Log a problem and report it on `<base>/gpio/status` (thinned out in floods)."""
+
+    def refuse(self, text: str, *, pin: int | None = None) -> None:
+        """Report a refused command, and count it."""
 
     def subscribe(self, topic_filter: str, qos: int) -> None:
         """Subscribe in the current session (for a route with `qos` None)."""
@@ -65,6 +71,9 @@ class Hub(Protocol):
 
     def driver_changed(self, driver: Driver[Any]) -> None:
         """A driver came up or went away (see `Driver.alive`)."""
+
+    def driver_error(self, driver: str, text: str) -> None:
+        """A MALOS driver (its name, "GPIO") said `text` on its error port: report it."""
 
 
 class Concern:
@@ -103,6 +112,9 @@ class Concern:
 
     def driver_changed(self, driver: Driver[Any]) -> None:
         """A driver came up or went away."""
+
+    def driver_error(self, driver: str, text: str) -> None:
+        """A MALOS driver (its name, "GPIO") said `text` on its error port (already reported)."""
 
     def stop(self) -> None:
         """A clean stop: finish what must not be left half done (the session is still open)."""

@@ -1,8 +1,11 @@
-"""Home Assistant discovery as a part of the bridge: announce every entity at each connection
-and when Home Assistant restarts, and remove the entities this node no longer has."""
+"""Home Assistant discovery as a part of the bridge: at each connection, read this node's
+retained discovery configs, then publish what `discovery.plan` decides (the configs, a
+migration between the two discovery forms, stale configs cleared); announce again when Home
+Assistant restarts."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -13,7 +16,10 @@ from . import discovery
 logger = logging.getLogger(__name__)
 
 DISCOVERY_SETTLE = 1.0
-"""Seconds to collect this node's retained discovery configs before clearing stale ones."""
+"""Seconds to collect this node's retained discovery configs after connecting."""
+MIGRATION_STEP = 1.0
+"""Seconds between two batches of a migration: Home Assistant unloads an entity in a task of
+its own after the migration request, which must be done before its new config arrives."""
 ANNOUNCE_WINDOW = 5.0
 """Seconds between two announcements of every entity when Home Assistant says `online` again
 and again: further births in that time are answered by one announcement at its end."""
@@ -21,39 +27,58 @@ and again: further births in that time are answered by one announcement at its e
 
 class HomeAssistant(Concern):
     """Publishes the discovery configs (retained), answers Home Assistant's birth message, and
-    clears this node's configs that no configured pin owns any more."""
+    moves this node's configs from the form it finds to the configured one.
+
+    Nothing is announced in a session before this node's retained configs were read: publishing
+    an entity in the new form while Home Assistant still holds it in the old one would make it
+    refuse the new config for good (a unique id it already has).
+    """
 
     def __init__(self, hub: Hub) -> None:
-        """Prepare the announcements of the configured pins."""
+        """Prepare; subscribes to nothing before a connection."""
         super().__init__(hub)
         config = hub.config
         self._status_topic = f"{config.homeassistant.prefix}/status"
-        self._own_configs = discovery.own_configs_filter(config)
-        self._found_configs: set[str] = set()
+        self._own_filters = (
+            discovery.own_configs_filter(config),
+            discovery.device_topic(config),
+        )
+        self._found: dict[str, bytes] = {}
+        self._ready = False
+        """This session's configs were read and the plan's configs published."""
         self._announced_at = float("-inf")
         self._birth_timer: Timer | None = None
 
     def routes(self) -> Iterable[Route]:
-        return [
-            Route(self._status_topic, self._on_status, qos=1),
-            # Subscribed for a moment at each connection only (see `connected`).
-            Route(self._own_configs, self._on_own_config, qos=None),
+        # The own configs are subscribed for a moment at each connection only (`connected`).
+        own = [
+            Route(topic_filter, self._on_own_config, qos=None) for topic_filter in self._own_filters
         ]
+        if not self.hub.config.homeassistant.discovery:
+            return own  # only to clear a device config left from a run with discovery on
+        return [Route(self._status_topic, self._on_status, qos=1), *own]
 
     def connected(self) -> None:
-        # This node's retained configs arrive right after the SUBACK; the ones no pin owns
-        # any more are cleared once they had time to arrive.
-        self._found_configs.clear()
-        self.hub.subscribe(self._own_configs, qos=1)
+        # This node's retained configs arrive right after the SUBACK; once they had time to,
+        # the plan runs.
+        self._found.clear()
+        self._ready = False
+        for topic_filter in self._own_filters:
+            self.hub.subscribe(topic_filter, qos=1)
         session = self.hub.session_token()
-        self.hub.timers.call_later(DISCOVERY_SETTLE, lambda: self._clear_stale(session))
+        self.hub.timers.call_later(DISCOVERY_SETTLE, lambda: self._run_plan(session))
 
     def announce(self) -> None:
         timer, self._birth_timer = self._birth_timer, None
         if timer is not None:
             timer.cancel()
+        if not self._ready:
+            return  # the plan announces once this node's retained configs are known
         self._announced_at = self.hub.timers.clock()
-        for announcement in discovery.announcements(self.hub.config):
+        self._publish(discovery.announcements(self.hub.config))
+
+    def _publish(self, announcements: list[discovery.Announcement]) -> None:
+        for announcement in announcements:
             self.hub.publish(announcement.topic, announcement.payload, qos=1, retain=True)
 
     def _on_status(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -73,16 +98,49 @@ class HomeAssistant(Concern):
         self._birth_timer = self.hub.timers.call_later(wait, self.hub.announce)
 
     def _on_own_config(self, topic: str, payload: bytes, retained: bool) -> None:
-        if retained and payload:
-            self._found_configs.add(topic)
+        if retained:
+            self._found[topic] = payload
 
-    def _clear_stale(self, session: object | None) -> None:
+    def _run_plan(self, session: object | None) -> None:
         if session is None or self.hub.session_token() is not session:
             return  # that session ended; the next one looks again
-        self.hub.unsubscribe(self._own_configs)
-        for topic in discovery.stale_topics(self.hub.config, self._found_configs):
-            logger.info("removing stale Home Assistant entity %s", topic)
-            self.hub.publish(topic, b"", qos=1, retain=True)
+        for topic_filter in self._own_filters:
+            self.hub.unsubscribe(topic_filter)
+        batches = discovery.plan(self.hub.config, self._found)
+        current = set(discovery.announcements(self.hub.config))
+        self._describe(batches)
+        for index, batch in enumerate(batches):
+            self.hub.timers.call_later(
+                index * MIGRATION_STEP, functools.partial(self._run_batch, session, batch, current)
+            )
+        if not batches:
+            self._ready = True
+
+    def _run_batch(
+        self,
+        session: object | None,
+        batch: list[discovery.Announcement],
+        current: set[discovery.Announcement],
+    ) -> None:
+        if self.hub.session_token() is not session:
+            return  # cut short: the next session finds what is left and goes on from there
+        self._publish(batch)
+        if current.issubset(batch):
+            self._ready = True
+            self._announced_at = self.hub.timers.clock()
+
+    def _describe(self, batches: list[list[discovery.Announcement]]) -> None:
+        config = self.hub.config
+        for batch in batches:
+            for announcement in batch:
+                if announcement.payload == discovery.MIGRATE:
+                    logger.info(
+                        "moving Home Assistant entity %s to %s discovery",
+                        announcement.topic,
+                        config.homeassistant.discovery_mode,
+                    )
+                elif not announcement.payload:
+                    logger.info("removing Home Assistant discovery config %s", announcement.topic)
 
 
-__all__ = ["ANNOUNCE_WINDOW", "DISCOVERY_SETTLE", "HomeAssistant"]
+__all__ = ["ANNOUNCE_WINDOW", "DISCOVERY_SETTLE", "MIGRATION_STEP", "HomeAssistant"]

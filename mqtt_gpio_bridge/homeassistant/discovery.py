@@ -2,14 +2,28 @@
 
 Each configured pin becomes one entity of one device (the board): outputs are `switch`
 entities, inputs `binary_sensor` entities, servo pins `number` entities (a slider in degrees),
-and an input with press `events` is also an `event` entity, in the per-entity discovery form
-that every Home Assistant version understands.
+and an input with press `events` is also an `event` entity.
+
+Two forms (`homeassistant.discovery_mode`): `device`, one retained message for the whole board
+at `<prefix>/device/<node_id>/config` with every entity under `cmps` (Home Assistant 2024.11
+and later), and `entity`, one message per entity at `<prefix>/<component>/<node_id>/gpio<pin>/
+config`. A component's key in `cmps` is the per-entity topic's object id (`gpio<pin>`), so
+that Home Assistant sees the same discovery id in both forms and queues a migration's steps
+for an entity one after the other; the event entity of an input, which shares that object id
+with the input's `binary_sensor`, is `gpio<pin>_event`.
+
+`plan()` decides what to publish at each connection from the configs of this node found
+retained on the broker: moving between the forms follows Home Assistant's migration and
+rollback (a `{"migrate_discovery": true}` on the old topics, which unloads the entities but
+keeps them in its registry, then the new configs with the same unique ids, then the old topics
+cleared), so every entity keeps its entity id, name, area and history.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +34,17 @@ from ..mqtt.topics import Topics
 MANUFACTURER = "MATRIX Labs"
 EVENT = "event"
 NUMBER = "number"
+DEVICE = "device"
 _COMPONENTS = ("switch", "binary_sensor", NUMBER, EVENT)
 _OBJECT_ID = re.compile(r"gpio([0-9]{1,2})")
+MIGRATE = json.dumps({"migrate_discovery": True})
+"""Home Assistant's request to unload an entity but keep it in its registry, sent on the topic
+it was discovered on, before the same unique id arrives in the other form."""
 
 
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """One retained discovery message."""
+    """One retained discovery message (an empty payload clears the topic)."""
 
     topic: str
     payload: str
@@ -46,8 +64,15 @@ def config_topic(config: BridgeConfig, kind: str, pin: int) -> str:
     return f"{ha.prefix}/{kind}/{ha.node_id}/gpio{pin}/config"
 
 
+def device_topic(config: BridgeConfig) -> str:
+    """`<prefix>/device/<node_id>/config`: the whole board in `device` mode."""
+    ha = config.homeassistant
+    return f"{ha.prefix}/{DEVICE}/{ha.node_id}/config"
+
+
 def own_configs_filter(config: BridgeConfig) -> str:
-    """The subscription that finds every retained discovery config of this node, no more."""
+    """The subscription that finds every retained per-entity config of this node, no more
+    (its device config, one level shorter, is `device_topic`)."""
     ha = config.homeassistant
     return f"{ha.prefix}/+/{ha.node_id}/+/config"
 
@@ -56,33 +81,48 @@ def _name(spec: PinSpec) -> str:
     return spec.name if spec.name is not None else f"GPIO {spec.pin}"
 
 
+def _availability(config: BridgeConfig) -> list[dict[str, str]]:
+    return [
+        {
+            "topic": Topics(config.mqtt.base_topic).status,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        }
+    ]
+
+
+def _device(config: BridgeConfig) -> dict[str, Any]:
+    ha = config.homeassistant
+    return {
+        "identifiers": [ha.node_id],
+        "name": ha.device_name,
+        "manufacturer": MANUFACTURER,
+        "model": ha.model,
+        "sw_version": __version__,
+    }
+
+
+# No `support_url` yet: the project has no public home to point at.
+_ORIGIN = {"name": "mqtt-gpio-bridge", "sw_version": __version__}
+
+
 def _common(config: BridgeConfig) -> dict[str, Any]:
     """What every entity of the board carries: availability, QoS, the device, the origin."""
-    ha = config.homeassistant
-    topics = Topics(config.mqtt.base_topic)
     return {
-        "availability": [
-            {
-                "topic": topics.status,
-                "payload_available": "online",
-                "payload_not_available": "offline",
-            }
-        ],
+        "availability": _availability(config),
         "qos": config.mqtt.qos,
-        "device": {
-            "identifiers": [ha.node_id],
-            "name": ha.device_name,
-            "manufacturer": MANUFACTURER,
-            "model": ha.model,
-            "sw_version": __version__,
-        },
-        # No `support_url` yet: the project has no public home to point at.
-        "origin": {"name": "mqtt-gpio-bridge", "sw_version": __version__},
+        "device": _device(config),
+        "origin": dict(_ORIGIN),
     }
 
 
 def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
-    """The discovery payload of one pin, as a JSON-ready dict."""
+    """The per-entity discovery payload of one pin, as a JSON-ready dict."""
+    return {**_pin_fields(config, spec), **_common(config)}
+
+
+def _pin_fields(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
+    """A pin's own fields, without what every entity of the board shares."""
     topics = Topics(config.mqtt.base_topic)
     payload: dict[str, Any] = {
         "name": _name(spec),
@@ -103,7 +143,6 @@ def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
         }
     else:
         payload |= {"payload_on": spec.payload_on, "payload_off": spec.payload_off}
-    payload |= _common(config)
     if spec.is_output:
         payload |= {
             "command_topic": topics.command(spec.pin),
@@ -120,60 +159,163 @@ def entity_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
 
 
 def event_config(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
-    """The discovery payload of an input's press events (an `event` entity), JSON-ready."""
+    """The per-entity discovery payload of an input's press events (an `event` entity)."""
+    return {**_event_fields(config, spec), **_common(config)}
+
+
+def _event_fields(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
     return {
         "name": f"{_name(spec)} press",
         "unique_id": f"{config.homeassistant.node_id}_gpio{spec.pin}_event",
         "state_topic": Topics(config.mqtt.base_topic).event(spec.pin),
         "event_types": list(spec.events),
         "device_class": "button",
-        **_common(config),
     }
 
 
-def _entities(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]:
-    """(config topic, payload) of every entity, in pin order."""
+def _entities(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
+    """(component, key, own fields) of every entity, in pin order; `key` is the object id of
+    its per-entity topic and its key in the device config's `cmps`."""
     found = []
     for spec in config.pins:
-        found.append((config_topic(config, component(spec), spec.pin), entity_config(config, spec)))
+        found.append((component(spec), f"gpio{spec.pin}", _pin_fields(config, spec)))
         if spec.events:
-            found.append((config_topic(config, EVENT, spec.pin), event_config(config, spec)))
+            found.append((EVENT, f"gpio{spec.pin}_{EVENT}", _event_fields(config, spec)))
     return found
 
 
-def announcements(config: BridgeConfig) -> list[Announcement]:
-    """Every discovery config this bridge publishes (none when discovery is off)."""
-    if not config.homeassistant.discovery:
-        return []
+def _entity_configs(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]:
+    """(per-entity topic, payload) of every entity: the `entity` form."""
+    common = _common(config)
+    ha = config.homeassistant
     return [
-        Announcement(topic, json.dumps(payload, separators=(",", ":")))
-        for topic, payload in _entities(config)
+        # The event entity's topic has the pin's object id: <prefix>/event/<node>/gpio<pin>.
+        (f"{ha.prefix}/{kind}/{ha.node_id}/{key.removesuffix('_' + EVENT)}/config", fields | common)
+        for kind, key, fields in _entities(config)
     ]
 
 
-def stale_topics(config: BridgeConfig, retained: set[str]) -> list[str]:
-    """Discovery topics of this node found retained on the broker that no pin owns any more.
+def device_config(config: BridgeConfig, removed: dict[str, str] | None = None) -> dict[str, Any]:
+    """The `device` form: the board, its availability and origin once, and every entity under
+    `cmps` with its platform `p`. `removed` (key -> platform): components sent with only
+    their platform, which Home Assistant removes."""
+    components: dict[str, dict[str, Any]] = {
+        key: {"p": kind, **fields} for kind, key, fields in _entities(config)
+    }
+    for key, kind in (removed or {}).items():
+        components[key] = {"p": kind}
+    return {
+        "dev": _device(config),
+        "o": dict(_ORIGIN),
+        "availability": _availability(config),
+        "qos": config.mqtt.qos,
+        "cmps": components,
+    }
 
-    Only `switch`/`binary_sensor`/`number`/`event` configs named `gpio<pin>` under this node id
-    are considered: a pin removed from the config, one that changed mode, or an input whose
-    `events` were removed. Anything else, and every other node's configs, is
-    left alone.
-    """
-    if not config.homeassistant.discovery:
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def announcements(config: BridgeConfig) -> list[Announcement]:
+    """Every discovery config this bridge publishes, in its `discovery_mode` (none when
+    discovery is off)."""
+    ha = config.homeassistant
+    if not ha.discovery:
         return []
-    wanted = {topic for topic, _ in _entities(config)}
-    stale = []
-    for topic in sorted(retained - wanted):
+    if ha.discovery_mode == DEVICE:
+        return [Announcement(device_topic(config), _json(device_config(config)))]
+    return [Announcement(topic, _json(payload)) for topic, payload in _entity_configs(config)]
+
+
+def _own_entity_topics(config: BridgeConfig, topics: Iterable[str]) -> list[str]:
+    """The per-entity topics among `topics` that this bridge publishes or published: a
+    `switch`/`binary_sensor`/`number`/`event` config named `gpio<pin>` under this node id.
+    Anything else, and every other node's configs, is left alone."""
+    ha = config.homeassistant
+    prefix_parts = ha.prefix.split("/")
+    own = []
+    for topic in sorted(topics):
         parts = topic.split("/")
-        prefix_parts = config.homeassistant.prefix.split("/")
         rest = parts[len(prefix_parts) :]
         if (
             parts[: len(prefix_parts)] == prefix_parts
             and len(rest) == 4
             and rest[0] in _COMPONENTS
-            and rest[1] == config.homeassistant.node_id
+            and rest[1] == ha.node_id
             and _OBJECT_ID.fullmatch(rest[2])
             and rest[3] == "config"
         ):
-            stale.append(topic)
-    return stale
+            own.append(topic)
+    return own
+
+
+def stale_topics(config: BridgeConfig, retained: set[str]) -> list[str]:
+    """Per-entity topics of this node found retained that no pin owns in the `entity` form: a
+    pin removed from the config, one that changed mode, or an input whose `events` were
+    removed."""
+    wanted = {topic for topic, _ in _entity_configs(config)}
+    return _own_entity_topics(config, retained - wanted)
+
+
+def _device_components(payload: bytes) -> dict[str, str] | None:
+    """key -> platform of a retained device config; None if it is none (empty, a migration
+    request, or not one of ours)."""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return None
+    components = document.get("cmps") if isinstance(document, dict) else None
+    if not isinstance(components, dict):
+        return None
+    return {
+        str(key): str(value.get("p"))
+        for key, value in components.items()
+        if isinstance(value, dict) and value.get("p")
+    }
+
+
+def plan(config: BridgeConfig, retained: dict[str, bytes]) -> list[list[Announcement]]:
+    """What to publish after a connection, given this node's discovery configs found retained
+    (topic -> payload; per-entity topics and the device topic): batches, to be published one
+    after the other with a pause between two, so that Home Assistant has handled a batch
+    before the next one arrives.
+
+    - `device` mode: per-entity configs of pins still configured are migrated (the migration
+      request on each, then the device config, then each cleared); those of pins gone are
+      cleared. Components of a retained device config that are gone are first sent with only
+      their platform.
+    - `entity` mode: a retained device config is rolled back (gone components removed, the
+      migration request on the device topic, the per-entity configs, the device topic
+      cleared); stale per-entity configs are cleared.
+    - discovery off: a retained device config is cleared (per-entity configs are left alone).
+    """
+    ha = config.homeassistant
+    found = {topic: payload for topic, payload in retained.items() if payload}
+    device = device_topic(config)
+    previous = _device_components(found[device]) if device in found else None
+    if not ha.discovery:
+        return [[Announcement(device, "")]] if device in found else []
+    wanted = {key for _, key, _ in _entities(config)}
+    gone = {key: kind for key, kind in (previous or {}).items() if key not in wanted}
+    current = announcements(config)
+    if ha.discovery_mode == DEVICE:
+        old = _own_entity_topics(config, found)
+        wanted_topics = {topic for topic, _ in _entity_configs(config)}
+        migrating = [topic for topic in old if topic in wanted_topics]
+        first = [Announcement(t, "") for t in old if t not in wanted_topics]
+        first += [Announcement(t, MIGRATE) for t in migrating]
+        if gone:
+            first.append(Announcement(device, _json(device_config(config, gone))))
+        last = [Announcement(t, "") for t in migrating]
+        return [batch for batch in (first, current, last) if batch]
+    batches: list[list[Announcement]] = []
+    stale = [Announcement(t, "") for t in stale_topics(config, set(found))]
+    if previous is None:
+        # A device topic that holds no config is what a rollback cut short left: cleared.
+        leftover = [Announcement(device, "")] if device in found else []
+        return [stale + current + leftover]
+    if gone:
+        batches.append([Announcement(device, _json(device_config(config, gone)))])
+    batches += [[*stale, Announcement(device, MIGRATE)], current, [Announcement(device, "")]]
+    return batches

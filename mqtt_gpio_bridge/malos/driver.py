@@ -43,6 +43,7 @@ class Driver(Concern, Generic[UpdateT]):
         super().__init__(hub)
         self.link = MalosLink(hub.config.malos.host, base_port, self.name)
         self.alive = False
+        self._was_up = False
         self._last_update = 0.0
 
     # -- to override -----------------------------------------------------------------------------
@@ -84,6 +85,9 @@ class Driver(Concern, Generic[UpdateT]):
         self._last_update = now
         if not self.alive:
             self.alive = True
+            if self._was_up:
+                self.hub.stats.malos_restarts += 1
+            self._was_up = True
             self.came_back(update)
             self.hub.driver_changed(self)
 
@@ -109,7 +113,7 @@ class Driver(Concern, Generic[UpdateT]):
     def _read_error(self) -> None:
         frame = self.link.error()
         if frame is not None:
-            self.hub.report(error_text(frame), source="driver")
+            self.hub.driver_error(self.name, error_text(frame))
 
     def _read_connection_event(self) -> None:
         if self.link.connection_event() is False and self.alive:

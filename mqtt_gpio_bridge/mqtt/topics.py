@@ -50,3 +50,32 @@ class Topics:
             return None
         segment = command_topic[len(prefix) : -len("/set")]
         return None if "/" in segment else segment
+
+    # -- the bridge's own API (`service/`) --------------------------------------------------------
+
+    @property
+    def bridge_info(self) -> str:
+        """Retained JSON: what the bridge is and what it talks to."""
+        return f"{self.base}/bridge/info"
+
+    @property
+    def bridge_health(self) -> str:
+        """JSON every `health.interval` seconds, not retained: uptime, resources, counters."""
+        return f"{self.base}/bridge/health"
+
+    @property
+    def bridge_request_filter(self) -> str:
+        """Where requests to the bridge arrive: one level, the request's name."""
+        return f"{self.base}/bridge/request/+"
+
+    def bridge_response(self, name: str) -> str:
+        """Where the answer to the request `name` goes."""
+        return f"{self.base}/bridge/response/{name}"
+
+    def request_name(self, request_topic: str) -> str | None:
+        """Return the `<name>` of a `<base>/bridge/request/<name>` topic, or None if not one."""
+        prefix = f"{self.base}/bridge/request/"
+        if not request_topic.startswith(prefix):
+            return None
+        name = request_topic[len(prefix) :]
+        return None if "/" in name else name

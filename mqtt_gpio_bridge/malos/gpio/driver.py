@@ -73,6 +73,7 @@ class GpioDriver(Driver[int]):
         }
         self._events_unsent = 0
         """Press events that found no broker session since the last one."""
+        self._stats = hub.stats
 
     # -- the hooks -------------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class GpioDriver(Driver[int]):
 
     def on_update(self, frame: bytes) -> None:
         now = self.hub.timers.clock()
+        self._stats.driver_updates += 1
         if (
             frame == self._last_frame
             and self.alive
@@ -191,6 +193,7 @@ class GpioDriver(Driver[int]):
             json.dumps(event, separators=(",", ":")),
             qos=self.hub.config.mqtt.qos,
         )
+        self._stats.events_published += 1
 
     def _follow(self, update: int, now: float) -> None:
         """Outputs that follow an input take its level when the driver is (back) up."""
@@ -293,14 +296,14 @@ class GpioDriver(Driver[int]):
             return  # cannot happen: the route's filter `<base>/gpio/+/set` has one level there
         pin = int(segment) if _PIN_SEGMENT.fullmatch(segment) else None
         if pin is None or pin >= PIN_COUNT:
-            self.hub.report(f"{shorten(topic)}: {shorten(segment)!r} is not a pin number 0..15")
+            self.hub.refuse(f"{shorten(topic)}: {shorten(segment)!r} is not a pin number 0..15")
             return
         state = self.pins.get(pin)
         if state is None:
-            self.hub.report(f"pin {pin} is not configured", pin=pin)
+            self.hub.refuse(f"pin {pin} is not configured", pin=pin)
             return
         if not state.is_output:
-            self.hub.report(f"pin {pin} is an input; only output pins accept commands", pin=pin)
+            self.hub.refuse(f"pin {pin} is an input; only output pins accept commands", pin=pin)
             return
         self._on_pin_command(state, payload)
 
@@ -309,10 +312,11 @@ class GpioDriver(Driver[int]):
         pin = spec.pin
         command = _parse_command(payload, spec.payload_on, spec.payload_off)
         if isinstance(command, Refusal):
-            self.hub.report(f"pin {pin}: {command.reason}", pin=pin)
+            self.hub.refuse(f"pin {pin}: {command.reason}", pin=pin)
             return
         if command.action is Action.NOTHING:
             return
+        self._stats.commands_applied += 1
         write = self._apply(state, command)
         if write is not None and not self.alive:
             self._hold(state, write)

@@ -126,10 +126,11 @@ class ServoDriver(Concern):
         pin = spec.pin
         angle = parse_angle(payload, spec.lowest_angle, spec.highest_angle)
         if isinstance(angle, Refusal):
-            self.hub.report(f"pin {pin}: {angle.reason}", pin=pin)
+            self.hub.refuse(f"pin {pin}: {angle.reason}", pin=pin)
             return
         if angle is None:
             return
+        self.hub.stats.commands_applied += 1
         self._wanted[pin] = angle
         self._pending[pin] = None  # a newer angle for the same pin replaces the older one
         if not self.gpio.alive:
@@ -215,7 +216,7 @@ class ServoDriver(Concern):
         if frame == ACKNOWLEDGED:
             self._acknowledged()
             return
-        self.hub.report(error_text(frame), source="driver")
+        self.hub.driver_error(self.name, error_text(frame))
 
     def _read_connection_event(self) -> None:
         # Only drained: a MALOS restart is told by the GPIO driver (one process runs both).
