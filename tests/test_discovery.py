@@ -52,6 +52,13 @@ AVAILABILITY = [
 ]
 
 
+DIAGNOSTICS = [
+    "homeassistant/binary_sensor/kitchen/malos/config",
+    "homeassistant/sensor/kitchen/last_error/config",
+]
+"""The board's two diagnostic entities, after the pins' in the `entity` form."""
+
+
 def kitchen(pins: list[dict[str, Any]] = PINS, **ha: Any) -> BridgeConfig:
     return parse_config(
         {
@@ -112,6 +119,7 @@ def test_unnamed_pin_is_called_gpio_n_and_topics_follow_the_component() -> None:
     assert topics == [
         "homeassistant/switch/kitchen/gpio7/config",
         "homeassistant/binary_sensor/kitchen/gpio8/config",
+        *DIAGNOSTICS,
     ]
     assert json.loads(announcements(config)[0].payload)["name"] == "GPIO 7"
 
@@ -135,6 +143,7 @@ def test_event_entity_config_is_exact() -> None:
     assert [a.topic for a in announcements(config)] == [
         "homeassistant/binary_sensor/kitchen/gpio4/config",
         "homeassistant/event/kitchen/gpio4/config",
+        *DIAGNOSTICS,
     ]
 
 
@@ -147,6 +156,7 @@ def test_an_input_without_events_has_no_event_entity_and_its_old_one_is_stale() 
         "homeassistant/binary_sensor/kitchen/gpio4/config",
         "homeassistant/binary_sensor/kitchen/gpio5/config",
         "homeassistant/event/kitchen/gpio5/config",
+        *DIAGNOSTICS,
     ]
     retained = {
         "homeassistant/event/kitchen/gpio4/config",  # its events were removed
@@ -178,7 +188,10 @@ def test_number_config_of_a_servo_pin_is_exact() -> None:
         "device": DEVICE,
         "origin": {"name": "mqtt-gpio-bridge", "sw_version": __version__},
     }
-    assert [a.topic for a in announcements(config)] == ["homeassistant/number/kitchen/gpio5/config"]
+    assert [a.topic for a in announcements(config)] == [
+        "homeassistant/number/kitchen/gpio5/config",
+        *DIAGNOSTICS,
+    ]
     # Defaults 0..180 and the icon; the payload is plain UTF-8 JSON with the degree sign.
     config = kitchen([{"pin": 5, "mode": "servo", "icon": "mdi:valve"}], discovery_mode="entity")
     payload = json.loads(announcements(config)[0].payload)
@@ -288,6 +301,30 @@ def test_device_config_is_exact() -> None:
                 "optimistic": False,
                 "retain": False,
             },
+            "malos": {
+                "p": "binary_sensor",
+                "name": "MALOS link",
+                "unique_id": "kitchen_malos",
+                "state_topic": "matrix/kitchen/status",
+                "payload_on": "online",
+                "payload_off": "offline",
+                "device_class": "connectivity",
+                "entity_category": "diagnostic",
+                "availability": [],
+            },
+            "last_error": {
+                "p": "sensor",
+                "name": "Last driver error",
+                "unique_id": "kitchen_last_error",
+                "state_topic": "matrix/kitchen/bridge/info",
+                "value_template": (
+                    "{{ value_json.last_driver_error.text[:255] "
+                    "if value_json.last_driver_error else 'none' }}"
+                ),
+                "icon": "mdi:alert-circle-outline",
+                "entity_category": "diagnostic",
+                "availability": [],
+            },
         },
     }
     assert "object_id" not in announcement.payload  # deprecated by Home Assistant
@@ -301,6 +338,16 @@ def test_every_component_has_the_unique_id_of_its_entity_form() -> None:
     in_entities = {json.loads(a.payload)["unique_id"] for a in announcements(entity)}
     components = json.loads(announcements(config)[0].payload)["cmps"].values()
     assert {c["unique_id"] for c in components} == in_entities
+
+
+def test_the_diagnostic_entities_stay_available_in_the_entity_form_too() -> None:
+    config = kitchen(PINS, discovery_mode="entity")
+    by_topic = {a.topic: json.loads(a.payload) for a in announcements(config)}
+    link, error = (by_topic[topic] for topic in DIAGNOSTICS)
+    assert link["availability"] == error["availability"] == []
+    assert link["device"] == error["device"] == DEVICE
+    assert (link["entity_category"], link["device_class"]) == ("diagnostic", "connectivity")
+    assert error["state_topic"] == "matrix/kitchen/bridge/info"
 
 
 def entity_form(config: BridgeConfig) -> dict[str, bytes]:
@@ -319,11 +366,15 @@ def test_entity_configs_are_migrated_to_the_device_config() -> None:
         [
             Announcement("homeassistant/switch/kitchen/gpio9/config", ""),  # pin 9 removed
             Announcement("homeassistant/binary_sensor/kitchen/gpio4/config", MIGRATE),
+            Announcement("homeassistant/binary_sensor/kitchen/malos/config", MIGRATE),
+            Announcement("homeassistant/sensor/kitchen/last_error/config", MIGRATE),
             Announcement("homeassistant/switch/kitchen/gpio0/config", MIGRATE),
         ],
         announcements(config),
         [
             Announcement("homeassistant/binary_sensor/kitchen/gpio4/config", ""),
+            Announcement("homeassistant/binary_sensor/kitchen/malos/config", ""),
+            Announcement("homeassistant/sensor/kitchen/last_error/config", ""),
             Announcement("homeassistant/switch/kitchen/gpio0/config", ""),
         ],
     ]

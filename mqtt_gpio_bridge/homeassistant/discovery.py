@@ -35,8 +35,16 @@ MANUFACTURER = "MATRIX Labs"
 EVENT = "event"
 NUMBER = "number"
 DEVICE = "device"
-_COMPONENTS = ("switch", "binary_sensor", NUMBER, EVENT)
-_OBJECT_ID = re.compile(r"gpio([0-9]{1,2})")
+SENSOR = "sensor"
+BINARY_SENSOR = "binary_sensor"
+_COMPONENTS = ("switch", BINARY_SENSOR, NUMBER, EVENT, SENSOR)
+MALOS_LINK = "malos"
+LAST_ERROR = "last_error"
+"""Object ids of the board's two diagnostic entities."""
+_OBJECT_ID = re.compile(rf"gpio[0-9]{{1,2}}|{MALOS_LINK}|{LAST_ERROR}")
+_LAST_ERROR_TEMPLATE = (
+    "{{ value_json.last_driver_error.text[:255] if value_json.last_driver_error else 'none' }}"
+)
 MIGRATE = json.dumps({"migrate_discovery": True})
 """Home Assistant's request to unload an entity but keep it in its registry, sent on the topic
 it was discovered on, before the same unique id arrives in the other form."""
@@ -173,15 +181,45 @@ def _event_fields(config: BridgeConfig, spec: PinSpec) -> dict[str, Any]:
     }
 
 
+def _diagnostics(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
+    """The board's diagnostic entities: whether it reaches MALOS, and the last driver error.
+
+    Both stay available while the bridge is away (an empty `availability`): the link then
+    reads disconnected, and the last error is still worth reading.
+    """
+    topics = Topics(config.mqtt.base_topic)
+    node = config.homeassistant.node_id
+    diagnostic = {"entity_category": "diagnostic", "availability": []}
+    link = {
+        "name": "MALOS link",
+        "unique_id": f"{node}_{MALOS_LINK}",
+        # `online` while the bridge is connected to the broker and MALOS sends updates.
+        "state_topic": topics.status,
+        "payload_on": "online",
+        "payload_off": "offline",
+        "device_class": "connectivity",
+        **diagnostic,
+    }
+    error = {
+        "name": "Last driver error",
+        "unique_id": f"{node}_{LAST_ERROR}",
+        "state_topic": topics.bridge_info,
+        "value_template": _LAST_ERROR_TEMPLATE,
+        "icon": "mdi:alert-circle-outline",
+        **diagnostic,
+    }
+    return [(BINARY_SENSOR, MALOS_LINK, link), (SENSOR, LAST_ERROR, error)]
+
+
 def _entities(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
-    """(component, key, own fields) of every entity, in pin order; `key` is the object id of
+    """(component, key, own fields) of every entity, pins first; `key` is the object id of
     its per-entity topic and its key in the device config's `cmps`."""
     found = []
     for spec in config.pins:
         found.append((component(spec), f"gpio{spec.pin}", _pin_fields(config, spec)))
         if spec.events:
             found.append((EVENT, f"gpio{spec.pin}_{EVENT}", _event_fields(config, spec)))
-    return found
+    return found + _diagnostics(config)
 
 
 def _entity_configs(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]:
@@ -190,7 +228,7 @@ def _entity_configs(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]:
     ha = config.homeassistant
     return [
         # The event entity's topic has the pin's object id: <prefix>/event/<node>/gpio<pin>.
-        (f"{ha.prefix}/{kind}/{ha.node_id}/{key.removesuffix('_' + EVENT)}/config", fields | common)
+        (f"{ha.prefix}/{kind}/{ha.node_id}/{key.removesuffix('_' + EVENT)}/config", common | fields)
         for kind, key, fields in _entities(config)
     ]
 
@@ -230,8 +268,9 @@ def announcements(config: BridgeConfig) -> list[Announcement]:
 
 def _own_entity_topics(config: BridgeConfig, topics: Iterable[str]) -> list[str]:
     """The per-entity topics among `topics` that this bridge publishes or published: a
-    `switch`/`binary_sensor`/`number`/`event` config named `gpio<pin>` under this node id.
-    Anything else, and every other node's configs, is left alone."""
+    `switch`/`binary_sensor`/`number`/`event`/`sensor` config named `gpio<pin>` (or one of the
+    diagnostic entities' names) under this node id. Anything else, and every other node's
+    configs, is left alone."""
     ha = config.homeassistant
     prefix_parts = ha.prefix.split("/")
     own = []
