@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mqtt_gpio_bridge import __version__
@@ -681,3 +682,56 @@ def test_discovery_off_clears_the_device_config_of_an_earlier_run(
     probe.subscribe(topic)
     start_bridge(with_mode(device, "device", discovery=False))
     probe.wait_for(topic, "")
+
+
+PREVIOUS_RELEASE = Path(__file__).parent / "data" / "previous-release-discovery.json"
+"""The discovery configs the release before device discovery (6765696) published for four
+pins (an output, an input, an input with press events, a servo), with the prefix `prevprefix`,
+node id `prevnode` and base topic `prevbase`: written by that release's code, not this one's."""
+
+
+def test_the_previous_releases_retained_configs_are_migrated_keeping_every_unique_id(
+    start_bridge: Callable[..., BridgeThread],
+    broker: Broker,
+    malos_port: int,
+    simulator: SimulatedDriver,
+    probe: MqttProbe,
+) -> None:
+    pins = [
+        {"pin": 0, "mode": "output", "name": "Relay", "initial": "off", "icon": "mdi:power"},
+        {"pin": 4, "mode": "input", "name": "Door", "device_class": "door"}
+        | {"payload_on": "OPEN", "payload_off": "CLOSED"},
+        {"pin": 5, "mode": "input", "name": "Bell", "events": ["single", "long"]},
+        {"pin": 6, "mode": "servo", "name": "Blinds"},
+    ]
+    config = bridge_config(broker, malos_port, pins)
+    ha = config.homeassistant
+    text = PREVIOUS_RELEASE.read_text()
+    for old, new in (
+        ("prevprefix", ha.prefix),
+        ("prevnode", ha.node_id),
+        ("prevbase", config.mqtt.base_topic),
+    ):
+        text = text.replace(old, new)
+    previous = json.loads(text)
+    for topic, payload in previous.items():
+        probe.publish(topic, json.dumps(payload), retain=True)
+    probe.subscribe(f"{ha.prefix}/#")
+    for topic in previous:
+        probe.wait_for(topic)
+    start_bridge(config)
+    for topic in previous:
+        probe.wait_for(topic, "")
+        assert MIGRATE in [m.text for m in probe.on(topic)]
+    device = json.loads(probe.wait_for(discovery.device_topic(config)).payload)
+    unique_ids = {c["unique_id"] for c in device["cmps"].values()}
+    assert {p["unique_id"] for p in previous.values()} <= unique_ids
+    # Every old entity is the same entity in the device config, field for field.
+    components = {c["unique_id"]: c for c in device["cmps"].values()}
+    for payload in previous.values():
+        own = {k: v for k, v in payload.items() if k not in ("device", "origin", "availability")}
+        kept = {k: v for k, v in components[payload["unique_id"]].items() if k != "p"}
+        assert own | {"qos": device["qos"]} == kept | {"qos": device["qos"]}
+    assert retained_under(broker, ha.prefix, 1) == {
+        discovery.device_topic(config): probe.last(discovery.device_topic(config)).payload  # type: ignore[union-attr]
+    }
