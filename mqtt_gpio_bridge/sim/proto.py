@@ -25,7 +25,18 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["DriverConfig", "GpioParams", "ServoParams"]
+__all__ = [
+    "UV",
+    "DriverConfig",
+    "EverloopImage",
+    "GpioParams",
+    "Humidity",
+    "HumidityParams",
+    "Imu",
+    "LedValue",
+    "Pressure",
+    "ServoParams",
+]
 
 _SERIALIZED_PB = re.compile(r"serialized_pb=_b\((?P<literal>'(?:[^'\\]|\\.)*')\)", re.DOTALL)
 
@@ -71,19 +82,40 @@ def _load(pool: descriptor_pool.DescriptorPool, proto_name: str, root: Path) -> 
     pool.Add(proto)
 
 
-def _build() -> tuple[Any, Any, Any]:
+_MESSAGES = {
+    "DriverConfig": "driver.DriverConfig",
+    "GpioParams": "io.GpioParams",
+    "ServoParams": "io.ServoParams",
+    "LedValue": "io.LedValue",
+    "EverloopImage": "io.EverloopImage",
+    "Humidity": "sense.Humidity",
+    "HumidityParams": "sense.HumidityParams",
+    "Pressure": "sense.Pressure",
+    "UV": "sense.UV",
+    "Imu": "sense.Imu",
+}
+"""Each class this module offers, by its name in `matrix_io.malos.v1`."""
+
+
+def _build() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()
     _load(pool, "matrix_io/malos/v1/driver.proto", _package_root())
-    driver_config = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("matrix_io.malos.v1.driver.DriverConfig")
-    )
-    gpio_params = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("matrix_io.malos.v1.io.GpioParams")
-    )
-    servo_params = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("matrix_io.malos.v1.io.ServoParams")
-    )
-    return driver_config, gpio_params, servo_params
+    return {
+        name: message_factory.GetMessageClass(
+            pool.FindMessageTypeByName(f"matrix_io.malos.v1.{full_name}")
+        )
+        for name, full_name in _MESSAGES.items()
+    }
 
 
-DriverConfig, GpioParams, ServoParams = _build()
+_CLASSES = _build()
+DriverConfig = _CLASSES["DriverConfig"]
+GpioParams = _CLASSES["GpioParams"]
+ServoParams = _CLASSES["ServoParams"]
+LedValue = _CLASSES["LedValue"]
+EverloopImage = _CLASSES["EverloopImage"]
+Humidity = _CLASSES["Humidity"]
+HumidityParams = _CLASSES["HumidityParams"]
+Pressure = _CLASSES["Pressure"]
+UV = _CLASSES["UV"]
+Imu = _CLASSES["Imu"]
