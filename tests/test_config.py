@@ -768,7 +768,7 @@ pins:
         'pin 3 output "Relay" -> matrix/gpio/3/state, commands on matrix/gpio/3/set (initial on)',
         'pin 4 input "Door" -> matrix/gpio/4/state (inverted)',
         "pin 5 input -> matrix/gpio/5/state",
-        "home assistant discovery on, prefix homeassistant, node_id matrix_testhost",
+        "home assistant discovery on (device form), prefix homeassistant, node_id matrix_testhost",
     ]
 
 

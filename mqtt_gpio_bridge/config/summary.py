@@ -68,7 +68,10 @@ def summarize(config: BridgeConfig) -> list[str]:
             f"link: pin {link.input} {link.trigger} -> pin {link.output} {link.action}{duration}"
         )
     if ha.discovery:
-        lines.append(f"home assistant discovery on, prefix {ha.prefix}, node_id {ha.node_id}")
+        lines.append(
+            f"home assistant discovery on ({ha.discovery_mode} form), prefix {ha.prefix}, "
+            f"node_id {ha.node_id}"
+        )
     else:
         lines.append("home assistant discovery off")
     return lines
