@@ -128,6 +128,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also simulate MALOS's servo driver on PORT..PORT+3 (MALOS: 20045), on the same "
         "board: its writes fight the GPIO driver's over the direction register as on a board",
     )
+    simulate.add_argument(
+        "--everloop-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also simulate MALOS's Everloop driver (the LED ring of a MATRIX Creator) on "
+        "PORT..PORT+3 (MALOS: 20021); `show` draws the ring",
+    )
 
     demo = _command(
         commands,
@@ -174,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _discovery(args.config)
         if args.command == "simulate":
             return _without_sim_extra("simulate") or _simulate(
-                args.host, args.base_port, args.servo_port
+                args.host, args.base_port, args.servo_port, args.everloop_port
             )
         if args.command == "demo":
             if _without_sim_extra("demo", extra="demo"):
@@ -276,33 +284,39 @@ def _without_sim_extra(command: str, extra: str = "sim") -> int:
     return 1
 
 
-def _simulate(host: str, base_port: int, servo_port: int | None) -> int:
-    from .sim.driver import CONSOLE_HELP, SimulatedDriver, console_command
+def _simulate(
+    host: str, base_port: int, servo_port: int | None, everloop_port: int | None = None
+) -> int:
+    from .sim.driver import CONSOLE_HELP, MalosProcess, SimulatedDriver, console_command
+    from .sim.everloop import SimulatedEverloopDriver
     from .sim.servo import SimulatedServoDriver
 
     driver = SimulatedDriver(host, base_port)
     servo = None if servo_port is None else SimulatedServoDriver(host, servo_port, driver.board)
+    everloop = None if everloop_port is None else SimulatedEverloopDriver(host, everloop_port)
+    drivers: list[MalosProcess] = [
+        process for process in (driver, servo, everloop) if process is not None
+    ]
     try:
-        driver.start()
-        if servo is not None:
-            servo.start()
+        for process in drivers:
+            process.start()
     except OSError as exc:  # port taken, bad interface
         print(f"cannot start the simulator: {exc}", file=sys.stderr)
-        driver.stop()
+        for process in drivers:
+            process.stop()
         return 1
-    print(f"simulated MALOS GPIO driver on {host}:{base_port}..{base_port + 3}")
-    if servo_port is not None:
-        print(f"simulated MALOS servo driver on {host}:{servo_port}..{servo_port + 3}")
+    for label, port in (("GPIO", base_port), ("servo", servo_port), ("Everloop", everloop_port)):
+        if port is not None:
+            print(f"simulated MALOS {label} driver on {host}:{port}..{port + 3}")
     print(CONSOLE_HELP, flush=True)
     try:
         for line in sys.stdin:
-            reply = console_command(driver, line)
+            reply = console_command(driver, line, everloop)
             if reply:
                 print(reply, flush=True)
         # stdin closed (e.g. run in the background): keep serving until interrupted
         threading.Event().wait()
     finally:
-        driver.stop()
-        if servo is not None:
-            servo.stop()
+        for process in drivers:
+            process.stop()
     return 0

@@ -42,13 +42,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import zmq
 
 from ..errors import CodecError
 from ..malos.gpio.codec import ALL_PINS_MASK, PIN_COUNT
 from .codec import PinConfig, decode_pin_config, encode_levels
+
+if TYPE_CHECKING:  # everloop.py imports this module
+    from .everloop import SimulatedEverloopDriver
 
 logger = logging.getLogger(__name__)
 
@@ -488,6 +491,7 @@ commands: <pin> on | <pin> off | <pin> toggle   drive an input pin from outside
           <pin> double [<ms> <gap ms>]          two presses (default 120 ms, 150 ms apart)
           <pin> play <ms> <ms> ...              flip it now, then after each <ms> in turn
           show                                  levels and directions of all 16 pins
+                                                (and the LED ring, if simulated)
           help"""
 
 DOUBLE_PRESS_MS = 120.0
@@ -501,8 +505,13 @@ _PATTERN_USAGE = {
 _MILLISECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
 
-def console_command(driver: SimulatedDriver, line: str) -> str:
-    """Carry out one console line (e.g. "3 on") against the simulated board; return a reply."""
+def console_command(
+    driver: SimulatedDriver, line: str, everloop: SimulatedEverloopDriver | None = None
+) -> str:
+    """Carry out one console line (e.g. "3 on") against the simulated board; return a reply.
+
+    With `everloop`, `show` also draws the LED ring.
+    """
     words = line.lower().split()
     if not words:
         return ""
@@ -514,6 +523,8 @@ def console_command(driver: SimulatedDriver, line: str) -> str:
             f"{'high' if levels >> pin & 1 else 'low'}{_pwm_note(driver.board, pin)}"
             for pin in range(PIN_COUNT)
         ]
+        if everloop is not None:
+            rows.append(f"everloop {everloop.render()}")
         return "\n".join(rows)
     if len(words) < 2 or not words[0].isdecimal():
         return CONSOLE_HELP

@@ -1,0 +1,1 @@
+"""The MATRIX Creator's sensor drivers (humidity, pressure, UV, IMU): their wire format."""
