@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...errors import CodecError
+from ..wire import read_varint, skip_field, varint_bytes
 
 CREATOR_LEDS = 35
 """LEDs on a MATRIX Creator's ring (the HAL's `kMatrixCreatorNLeds`)."""
@@ -31,25 +32,13 @@ MAX_VALUE = 255
 _IMAGE = 3 << 3 | 2
 _LED = 1 << 3 | 2
 _EVERLOOP_LENGTH = 2 << 3 | 0
-_START_GROUP = 3
-_END_GROUP = 4
-_MAX_VARINT_BYTES = 10
-_MAX_DEPTH = 100
-
-
-def _varint_bytes(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+_MESSAGE = "an EverloopImage update"
 
 
 def _channel_table(field: int) -> dict[int, bytes]:
     """The bytes of `field` set to each value 0..255: nothing for 0 (proto3 leaves it out)."""
     key = bytes((field << 3 | 0,))
-    return {value: key + _varint_bytes(value) if value else b"" for value in range(MAX_VALUE + 1)}
+    return {value: key + varint_bytes(value) if value else b"" for value in range(MAX_VALUE + 1)}
 
 
 # Dicts rather than lists: a value outside 0..255 is a KeyError, never a wrapped index.
@@ -81,7 +70,7 @@ def encode_image(leds: Sequence[tuple[int, int, int, int]]) -> bytes:
     except (KeyError, TypeError, ValueError):  # a value not in the tables, a malformed LED
         raise ValueError(_refusal(leds)) from None
     image = b"".join(parts)
-    return bytes((_IMAGE,)) + _varint_bytes(len(image)) + image
+    return bytes((_IMAGE,)) + varint_bytes(len(image)) + image
 
 
 def _refusal(leds: Sequence[tuple[int, int, int, int]]) -> str:
@@ -114,64 +103,25 @@ def decode_length(update: bytes) -> int:
     position = 0
     end = len(update)
     while position < end:
-        key, position = _varint(update, position)
+        key, position = read_varint(update, position, _MESSAGE)
         if key == _EVERLOOP_LENGTH:
-            value, position = _varint(update, position)
+            value, position = read_varint(update, position, _MESSAGE)
             value &= 0xFFFF_FFFF  # an int32 keeps the low 32 bits, signed
             length = value - (1 << 32) if value & 0x8000_0000 else value
         elif key == _LED:
             # A LedValue is parsed, not skipped: a malformed one fails the whole message.
-            size, position = _varint(update, position)
+            size, position = read_varint(update, position, _MESSAGE)
             if position + size > end:
                 raise CodecError("not an EverloopImage update: truncated")
             led = update[position : position + size]
             inner = 0
             while inner < size:
-                inner_key, inner = _varint(led, inner)
-                inner = _skip(led, inner, inner_key, 0)
+                inner_key, inner = read_varint(led, inner, _MESSAGE)
+                inner = skip_field(led, inner, inner_key, _MESSAGE)
             position += size
         else:
-            position = _skip(update, position, key, 0)
+            position = skip_field(update, position, key, _MESSAGE)
     return length
-
-
-def _varint(frame: bytes, position: int) -> tuple[int, int]:
-    """The varint at `position` (as protobuf reads it: at most 10 bytes, 64 bits kept)."""
-    result = 0
-    for index in range(_MAX_VARINT_BYTES):
-        if position + index >= len(frame):
-            raise CodecError("not an EverloopImage update: truncated")
-        byte = frame[position + index]
-        result |= (byte & 0x7F) << (7 * index)
-        if not byte & 0x80:
-            return result & 0xFFFF_FFFF_FFFF_FFFF, position + index + 1
-    raise CodecError("not an EverloopImage update: a number longer than 10 bytes")
-
-
-def _skip(frame: bytes, position: int, key: int, depth: int) -> int:
-    """Step over the value of a field the caller does not read; the position after it."""
-    field, wire_type = key >> 3, key & 7
-    # protobuf refuses field number 0 in a message, but steps over it inside an unknown group.
-    if (field == 0 and depth == 0) or key > 0xFFFF_FFFF:
-        raise CodecError("not an EverloopImage update: invalid field number")
-    if wire_type == 0:
-        return _varint(frame, position)[1]
-    if wire_type == 2:
-        length, position = _varint(frame, position)
-        position += length
-    elif wire_type in (1, 5):
-        position += 8 if wire_type == 1 else 4
-    elif wire_type == _START_GROUP and depth < _MAX_DEPTH:
-        while True:
-            inner, position = _varint(frame, position)
-            if inner == (field << 3 | _END_GROUP):
-                return position
-            position = _skip(frame, position, inner, depth + 1)
-    else:
-        raise CodecError(f"not an EverloopImage update: unexpected wire type {wire_type}")
-    if position > len(frame):
-        raise CodecError("not an EverloopImage update: truncated")
-    return position
 
 
 __all__ = ["CREATOR_LEDS", "MAX_VALUE", "VOICE_LEDS", "decode_length", "encode_image"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 from enum import IntEnum
 
-from ...errors import CodecError
+from ..wire import read_varint, skip_field
 
 PIN_COUNT = 16
 ALL_PINS_MASK = (1 << PIN_COUNT) - 1
@@ -29,10 +29,7 @@ _PIN = 1 << 3 | 0
 _MODE = 2 << 3 | 0
 _VALUE = 3 << 3 | 0
 _VALUES = 4 << 3 | 0
-_START_GROUP = 3
-_END_GROUP = 4
-_MAX_VARINT_BYTES = 10
-_MAX_GROUP_DEPTH = 100
+_MESSAGE = "a GpioParams update"
 
 
 class PinMode(IntEnum):
@@ -93,55 +90,17 @@ def decode_levels(frame: bytes) -> int:
     position = 0
     end = len(frame)
     while position < end:
-        key, position = _varint(frame, position)
+        key, position = read_varint(frame, position, _MESSAGE)
         if key == _VALUES:
-            values, position = _varint(frame, position)
+            values, position = read_varint(frame, position, _MESSAGE)
         else:
-            position = _skip(frame, position, key, 0)
+            position = skip_field(frame, position, key, _MESSAGE)
     return values & ALL_PINS_MASK
 
 
 def pin_level(levels: int, pin: int) -> int:
     """Return 0 or 1: the level of `pin` in an update mask."""
     return (levels >> pin) & 1
-
-
-def _varint(frame: bytes, position: int) -> tuple[int, int]:
-    """The varint at `position` (as protobuf reads it: at most 10 bytes, 64 bits kept)."""
-    result = 0
-    for index in range(_MAX_VARINT_BYTES):
-        if position + index >= len(frame):
-            raise CodecError("not a GpioParams update: truncated")
-        byte = frame[position + index]
-        result |= (byte & 0x7F) << (7 * index)
-        if not byte & 0x80:
-            return result & 0xFFFF_FFFF_FFFF_FFFF, position + index + 1
-    raise CodecError("not a GpioParams update: a number longer than 10 bytes")
-
-
-def _skip(frame: bytes, position: int, key: int, depth: int) -> int:
-    """Step over the value of an unknown field; the position after it."""
-    field, wire_type = key >> 3, key & 7
-    if field == 0 or key > 0xFFFF_FFFF:
-        raise CodecError("not a GpioParams update: invalid field number")
-    if wire_type == 0:
-        return _varint(frame, position)[1]
-    if wire_type == 2:
-        length, position = _varint(frame, position)
-        position += length
-    elif wire_type in (1, 5):
-        position += 8 if wire_type == 1 else 4
-    elif wire_type == _START_GROUP and depth < _MAX_GROUP_DEPTH:
-        while True:
-            inner, position = _varint(frame, position)
-            if inner == (field << 3 | _END_GROUP):
-                return position
-            position = _skip(frame, position, inner, depth + 1)
-    else:
-        raise CodecError(f"not a GpioParams update: unexpected wire type {wire_type}")
-    if position > len(frame):
-        raise CodecError("not a GpioParams update: truncated")
-    return position
 
 
 __all__ = [

@@ -29,21 +29,12 @@ import struct
 from dataclasses import dataclass, field
 
 from ...errors import CodecError
+from ..wire import FIXED32, LENGTH_DELIMITED, VARINT, read_varint, skip_field
 
-# Wire types.
-_VARINT = 0
-_FIXED64 = 1
-_LENGTH_DELIMITED = 2
-_START_GROUP = 3
-_END_GROUP = 4
-_FIXED32 = 5
-
-_DELAY_BETWEEN_UPDATES = 1 << 3 | _FIXED32
-_TIMEOUT_AFTER_LAST_PING = 2 << 3 | _FIXED32
-_HUMIDITY_PARAMS = 9 << 3 | _LENGTH_DELIMITED
-_CURRENT_TEMPERATURE = 1 << 3 | _FIXED32
-_MAX_VARINT_BYTES = 10
-_MAX_GROUP_DEPTH = 100
+_DELAY_BETWEEN_UPDATES = 1 << 3 | FIXED32
+_TIMEOUT_AFTER_LAST_PING = 2 << 3 | FIXED32
+_HUMIDITY_PARAMS = 9 << 3 | LENGTH_DELIMITED
+_CURRENT_TEMPERATURE = 1 << 3 | FIXED32
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +105,7 @@ class _Fields:
 
 
 _FLOAT, _BOOL, _STRING = "float", "bool", "string"
-_WIRE_TYPES = {_FLOAT: _FIXED32, _BOOL: _VARINT, _STRING: _LENGTH_DELIMITED}
+_WIRE_TYPES = {_FLOAT: FIXED32, _BOOL: VARINT, _STRING: LENGTH_DELIMITED}
 
 
 def decode_humidity(frame: bytes) -> HumidityUpdate:
@@ -208,11 +199,11 @@ def _read(frame: bytes, message: str, schema: dict[int, str]) -> _Fields:
     position = 0
     end = len(frame)
     while position < end:
-        key, position = _varint(frame, position, message)
+        key, position = read_varint(frame, position, f"a {message} update")
         number, wire_type = key >> 3, key & 7
         kind = schema.get(number)
         if kind is None:
-            position = _skip(frame, position, key, message, 0)
+            position = skip_field(frame, position, key, f"a {message} update")
             continue
         if wire_type != _WIRE_TYPES[kind]:
             raise CodecError(
@@ -225,10 +216,10 @@ def _read(frame: bytes, message: str, schema: dict[int, str]) -> _Fields:
             (found.floats[number],) = struct.unpack_from("<f", frame, position)
             position += 4
         elif kind == _BOOL:
-            value, position = _varint(frame, position, message)
+            value, position = read_varint(frame, position, f"a {message} update")
             found.bools[number] = value != 0
         else:
-            length, position = _varint(frame, position, message)
+            length, position = read_varint(frame, position, f"a {message} update")
             if position + length > end:
                 raise CodecError(f"not a {message} update: truncated")
             try:
@@ -237,44 +228,6 @@ def _read(frame: bytes, message: str, schema: dict[int, str]) -> _Fields:
                 raise CodecError(f"not a {message} update: field {number} is not UTF-8") from None
             position += length
     return found
-
-
-def _varint(frame: bytes, position: int, message: str) -> tuple[int, int]:
-    """The varint at `position` (as protobuf reads it: at most 10 bytes, 64 bits kept)."""
-    result = 0
-    for index in range(_MAX_VARINT_BYTES):
-        if position + index >= len(frame):
-            raise CodecError(f"not a {message} update: truncated")
-        byte = frame[position + index]
-        result |= (byte & 0x7F) << (7 * index)
-        if not byte & 0x80:
-            return result & 0xFFFF_FFFF_FFFF_FFFF, position + index + 1
-    raise CodecError(f"not a {message} update: a number longer than 10 bytes")
-
-
-def _skip(frame: bytes, position: int, key: int, message: str, depth: int) -> int:
-    """Step over the value of an unknown field; the position after it."""
-    number, wire_type = key >> 3, key & 7
-    if number == 0 or key > 0xFFFF_FFFF:
-        raise CodecError(f"not a {message} update: invalid field number")
-    if wire_type == _VARINT:
-        return _varint(frame, position, message)[1]
-    if wire_type == _LENGTH_DELIMITED:
-        length, position = _varint(frame, position, message)
-        position += length
-    elif wire_type in (_FIXED64, _FIXED32):
-        position += 8 if wire_type == _FIXED64 else 4
-    elif wire_type == _START_GROUP and depth < _MAX_GROUP_DEPTH:
-        while True:
-            inner, position = _varint(frame, position, message)
-            if inner == (number << 3 | _END_GROUP):
-                return position
-            position = _skip(frame, position, inner, message, depth + 1)
-    else:
-        raise CodecError(f"not a {message} update: unexpected wire type {wire_type}")
-    if position > len(frame):
-        raise CodecError(f"not a {message} update: truncated")
-    return position
 
 
 __all__ = [
