@@ -151,6 +151,14 @@ def test_frames_built_from_tag_like_bytes_decode_as_protobuf_decodes_them(
     assert bridge_levels(frame) == official_levels(frame)
 
 
+@pytest.mark.parametrize(
+    "frame", [b"\x0b\x00\x37\x0c", b"\x13\x00\x00\x14", b"\x20\x05\x0b\x00\x37\x0c"]
+)
+def test_field_0_inside_an_unknown_group_is_stepped_over_as_protobuf_does(frame: bytes) -> None:
+    """Found by fuzzing the Everloop codec: the GPIO codec used to refuse these."""
+    assert bridge_levels(frame) == official_levels(frame) is not None
+
+
 def test_the_bridge_runs_without_protobuf() -> None:
     """The run path keeps protobuf (and its ~4.5 MB) out: only the simulator loads it."""
     script = (

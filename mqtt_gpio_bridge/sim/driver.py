@@ -323,9 +323,50 @@ class MalosProcess:
         errors_out: zmq.Socket[bytes],
         updates_out: zmq.Socket[bytes],
     ) -> None:
-        """Serve the bound sockets until `stop()` (the driver's config, keep-alive and update
-        threads, interleaved in one)."""
+        """Serve the bound sockets until `stop()`: MalosBase's config, keep-alive and update
+        threads, interleaved in one. A received config goes to `_received`; while the driver
+        is active, `_tick` runs once per `delay_between_updates` (the delay in force when it
+        ran, as the update thread sleeps); `_after_poll` runs after every wake-up."""
+        poller = zmq.Poller()
+        poller.register(config_in, zmq.POLLIN)
+        poller.register(ping_in, zmq.POLLIN)
+        next_tick = time.monotonic() + INACTIVE_CHECK
+        while not self._stop.is_set():
+            # Wake at the next tick, or at least every 100 ms to see stop().
+            wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK, self._wake_within()))
+            for socket, _ in poller.poll(int(wait * 1000)):
+                frame = socket.recv(zmq.NOBLOCK)
+                if socket is ping_in:
+                    self._last_ping = time.monotonic()
+                else:
+                    self._received(frame, errors_out)
+            self._after_poll(errors_out, updates_out)
+            now = time.monotonic()
+            if now >= next_tick:
+                if self._active(now):
+                    self._tick(now, errors_out, updates_out)
+                    next_tick = now + self.delay_between_updates
+                else:
+                    next_tick = now + INACTIVE_CHECK
+
+    # -- what a driver does in the loop ----------------------------------------------------------
+
+    def _received(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
+        """The config thread: one frame from the config port."""
         raise NotImplementedError
+
+    def _tick(
+        self, now: float, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]
+    ) -> None:
+        """The update thread's step while the driver is active: send an update (or an error)."""
+        raise NotImplementedError
+
+    def _after_poll(self, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]) -> None:
+        """After each wake-up: anything due that is not a config or a tick (test knobs)."""
+
+    def _wake_within(self) -> float:
+        """Seconds within which the loop must wake up again, at most (for `_after_poll`)."""
+        return INACTIVE_CHECK
 
     def _active(self, now: float) -> bool:
         """Whether the driver's update thread runs: a ping came within the timeout."""
@@ -391,39 +432,20 @@ class SimulatedDriver(MalosProcess):
 
     # -- the driver ---------------------------------------------------------------------------
 
-    def _loop(
-        self,
-        config_in: zmq.Socket[bytes],
-        ping_in: zmq.Socket[bytes],
-        errors_out: zmq.Socket[bytes],
-        updates_out: zmq.Socket[bytes],
+    def _received(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
+        if self._on_wire is not None:
+            self._on_wire("config", frame)
+        self._handle_config(frame, errors_out)
+
+    def _after_poll(self, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]) -> None:
+        while self._injected:
+            self._send_update(updates_out, self._injected.popleft())
+
+    def _tick(
+        self, now: float, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]
     ) -> None:
-        poller = zmq.Poller()
-        poller.register(config_in, zmq.POLLIN)
-        poller.register(ping_in, zmq.POLLIN)
-        next_tick = time.monotonic() + INACTIVE_CHECK
-        while not self._stop.is_set():
-            # Wake at the next update-thread tick, or at least every 100 ms to see stop().
-            wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK))
-            for socket, _ in poller.poll(int(wait * 1000)):
-                frame = socket.recv(zmq.NOBLOCK)
-                if socket is ping_in:
-                    self._last_ping = time.monotonic()
-                else:
-                    if self._on_wire is not None:
-                        self._on_wire("config", frame)
-                    self._handle_config(frame, errors_out)
-            while self._injected:
-                self._send_update(updates_out, self._injected.popleft())
-            now = time.monotonic()
-            if now >= next_tick:
-                # The update thread: send, then sleep the delay in force *now*.
-                if self._active(now):
-                    self._send_update(updates_out, encode_levels(self.board.levels(now)))
-                    self.updates_sent += 1
-                    next_tick = now + self.delay_between_updates
-                else:
-                    next_tick = now + INACTIVE_CHECK
+        self._send_update(updates_out, encode_levels(self.board.levels(now)))
+        self.updates_sent += 1
 
     def _send_update(self, updates_out: zmq.Socket[bytes], frame: bytes) -> None:
         if self._on_wire is not None:

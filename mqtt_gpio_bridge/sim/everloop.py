@@ -28,7 +28,6 @@ they cross the sockets, and `render_ring` draws a ring as coloured blocks in a t
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ import zmq
 from google.protobuf.message import DecodeError
 
 from ..malos.everloop.codec import CREATOR_LEDS, MAX_VALUE, VOICE_LEDS
-from .driver import INACTIVE_CHECK, MalosProcess, whole_milliseconds
+from .driver import MalosProcess, whole_milliseconds
 from .proto import DriverConfig, EverloopImage
 
 DEFAULT_EVERLOOP_PORT = 20021
@@ -108,6 +107,8 @@ class SimulatedEverloopDriver(MalosProcess):
         self.configs_received = 0
         """Config frames handled so far, accepted or not."""
         self.updates_sent = 0
+        self._update: bytes = EverloopImage(everloop_length=self.leds).SerializeToString()
+        """The driver's one update: only `everloop_length`."""
 
     # -- what tests and users look at -----------------------------------------------------
 
@@ -130,43 +131,21 @@ class SimulatedEverloopDriver(MalosProcess):
 
     # -- the driver ---------------------------------------------------------------------------
 
-    def _loop(
-        self,
-        config_in: zmq.Socket[bytes],
-        ping_in: zmq.Socket[bytes],
-        errors_out: zmq.Socket[bytes],
-        updates_out: zmq.Socket[bytes],
+    def _received(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
+        if self._on_wire is not None:
+            self._on_wire("config", frame)
+        self._handle_config(frame, errors_out)
+        self.configs_received += 1
+        if self._on_wire is not None:
+            self._on_wire("applied", frame)
+
+    def _tick(
+        self, now: float, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]
     ) -> None:
-        """The config, keep-alive and update threads of MalosBase, interleaved in one."""
-        poller = zmq.Poller()
-        poller.register(config_in, zmq.POLLIN)
-        poller.register(ping_in, zmq.POLLIN)
-        update: bytes = EverloopImage(everloop_length=self.leds).SerializeToString()
-        next_tick = time.monotonic() + INACTIVE_CHECK
-        while not self._stop.is_set():
-            wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK))
-            for socket, _ in poller.poll(math.ceil(wait * 1000)):
-                frame = socket.recv(zmq.NOBLOCK)
-                if socket is ping_in:
-                    self._last_ping = time.monotonic()
-                    continue
-                if self._on_wire is not None:
-                    self._on_wire("config", frame)
-                self._handle_config(frame, errors_out)
-                self.configs_received += 1
-                if self._on_wire is not None:
-                    self._on_wire("applied", frame)
-            now = time.monotonic()
-            if now >= next_tick:
-                # The update thread: send, then sleep the delay in force *now*.
-                if self._active(now):
-                    if self._on_wire is not None:
-                        self._on_wire("update", update)
-                    updates_out.send(update)
-                    self.updates_sent += 1
-                    next_tick = now + self.delay_between_updates
-                else:
-                    next_tick = now + INACTIVE_CHECK
+        if self._on_wire is not None:
+            self._on_wire("update", self._update)
+        updates_out.send(self._update)
+        self.updates_sent += 1
 
     def _handle_config(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
         config = DriverConfig()

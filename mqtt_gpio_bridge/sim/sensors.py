@@ -30,14 +30,13 @@ import math
 import re
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import zmq
 from google.protobuf.message import DecodeError
 
-from .driver import INACTIVE_CHECK, MalosProcess, whole_milliseconds
+from .driver import MalosProcess, whole_milliseconds
 from .proto import UV, DriverConfig, Humidity, Imu, Pressure
 
 DEFAULT_IMU_PORT = 20013
@@ -202,46 +201,26 @@ class SimulatedSensorDriver(MalosProcess):
         """The driver's `ProcessConfig`: whether it accepts this parsed `DriverConfig`."""
         return True
 
-    def _loop(
-        self,
-        config_in: zmq.Socket[bytes],
-        ping_in: zmq.Socket[bytes],
-        errors_out: zmq.Socket[bytes],
-        updates_out: zmq.Socket[bytes],
+    def _received(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
+        if self._on_wire is not None:
+            self._on_wire("config", frame)
+        outcome = self._handle_config(frame, errors_out)
+        with self._lock:  # recorded once applied, as the GPIO sim does
+            self._configs.append(outcome)
+
+    def _tick(
+        self, now: float, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]
     ) -> None:
-        poller = zmq.Poller()
-        poller.register(config_in, zmq.POLLIN)
-        poller.register(ping_in, zmq.POLLIN)
-        next_tick = time.monotonic() + INACTIVE_CHECK
-        while not self._stop.is_set():
-            wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK))
-            for socket, _ in poller.poll(int(wait * 1000)):
-                frame = socket.recv(zmq.NOBLOCK)
-                if socket is ping_in:
-                    self._last_ping = time.monotonic()
-                    continue
-                if self._on_wire is not None:
-                    self._on_wire("config", frame)
-                outcome = self._handle_config(frame, errors_out)
-                with self._lock:  # recorded once applied, as the GPIO sim does
-                    self._configs.append(outcome)
-            now = time.monotonic()
-            if now < next_tick:
-                continue
-            # The update thread: send (or report the failure), then sleep the delay in force now.
-            if not self._active(now):
-                next_tick = now + INACTIVE_CHECK
-                continue
-            frame_out = self._update()
-            if frame_out is None:
-                errors_out.send_string(error_no_update(self.name))
-                self.errors_sent += 1
-            else:
-                if self._on_wire is not None:
-                    self._on_wire("update", frame_out)
-                updates_out.send(frame_out)
-                self.updates_sent += 1
-            next_tick = now + self.delay_between_updates
+        # SendUpdate, or the failure it reports.
+        frame_out = self._update()
+        if frame_out is None:
+            errors_out.send_string(error_no_update(self.name))
+            self.errors_sent += 1
+            return
+        if self._on_wire is not None:
+            self._on_wire("update", frame_out)
+        updates_out.send(frame_out)
+        self.updates_sent += 1
 
     def _handle_config(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> str:
         """MalosBase's config thread: parse, let the driver process it, then the timings."""

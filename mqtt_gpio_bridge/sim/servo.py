@@ -198,44 +198,26 @@ class SimulatedServoDriver(MalosProcess):
 
     # -- the driver ---------------------------------------------------------------------------
 
-    def _loop(
-        self,
-        config_in: zmq.Socket[bytes],
-        ping_in: zmq.Socket[bytes],
-        errors_out: zmq.Socket[bytes],
-        updates_out: zmq.Socket[bytes],
+    def _received(self, frame: bytes, errors_out: zmq.Socket[bytes]) -> None:
+        if self._on_wire is not None:
+            self._on_wire("config", frame)
+        with self._pending_changed:
+            self._pending.append((time.monotonic() + self.apply_delay, frame))
+
+    def _wake_within(self) -> float:
+        # A held config must land soon after release(), a delayed one when due.
+        return PENDING_CHECK if self.pending else INACTIVE_CHECK
+
+    def _after_poll(self, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]) -> None:
+        self._apply_due(errors_out)
+
+    def _tick(
+        self, now: float, errors_out: zmq.Socket[bytes], updates_out: zmq.Socket[bytes]
     ) -> None:
-        """The config, keep-alive and update threads of MalosBase, interleaved in one. The
-        update PUB stays bound and silent: this driver never sends an update."""
-        poller = zmq.Poller()
-        poller.register(config_in, zmq.POLLIN)
-        poller.register(ping_in, zmq.POLLIN)
-        next_tick = time.monotonic() + INACTIVE_CHECK
-        while not self._stop.is_set():
-            wait = max(0.0, min(next_tick - time.monotonic(), INACTIVE_CHECK))
-            if self.pending:
-                # A held config must land soon after release(), a delayed one when due.
-                wait = min(wait, PENDING_CHECK)
-            for socket, _ in poller.poll(math.ceil(wait * 1000)):
-                frame = socket.recv(zmq.NOBLOCK)
-                if socket is ping_in:
-                    self._last_ping = time.monotonic()
-                    continue
-                if self._on_wire is not None:
-                    self._on_wire("config", frame)
-                with self._pending_changed:
-                    self._pending.append((time.monotonic() + self.apply_delay, frame))
-            self._apply_due(errors_out)
-            now = time.monotonic()
-            if now >= next_tick:
-                # The update thread: SendUpdate fails for this driver, so an active driver
-                # publishes the failure, then sleeps the delay in force *now*.
-                if self._active(now):
-                    errors_out.send_string(ERROR_NO_UPDATE)
-                    self.errors_sent += 1
-                    next_tick = now + self.delay_between_updates
-                else:
-                    next_tick = now + INACTIVE_CHECK
+        # SendUpdate fails for this driver: an active one publishes the failure (the update PUB
+        # stays bound and silent).
+        errors_out.send_string(ERROR_NO_UPDATE)
+        self.errors_sent += 1
 
     def _apply_due(self, errors_out: zmq.Socket[bytes]) -> None:
         """Apply, in order, the received configs that are due and not held."""
