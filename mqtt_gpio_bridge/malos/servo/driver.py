@@ -45,7 +45,12 @@ RESTORE_AFTER = (0.005, 0.02, 0.05)
 """Seconds after a servo write at which the GPIO directions are restored again while its
 acknowledgement has not arrived."""
 ACKNOWLEDGE_TIMEOUT = 0.25
-"""Seconds to wait for an acknowledgement before the next angles go out without it."""
+"""Seconds to wait for an acknowledgement before the next angles go out without it; the
+bridge then asks again, every ACKNOWLEDGE_TIMEOUT, until an answer comes."""
+ASK_AGAIN = 20
+"""How many more fences at most after an unanswered one (5 s). The answer can be lost when the
+error port's subscription is not connected yet (MALOS just restarted: ZeroMQ reconnects each
+socket on its own), and a later fence, sent after every angle so far, is answered after them."""
 
 
 class ServoDriver(Concern):
@@ -75,7 +80,10 @@ class ServoDriver(Concern):
         self._held_commands = 0
         """Commands received while the GPIO driver sent no updates."""
         self._unacknowledged = 0
-        """Writes whose acknowledgement never came (reported once, counted after)."""
+        """Writes whose acknowledgement did not come in time (reported once)."""
+        self._unanswered = False
+        """Angles were sent since the last answer: a late or repeated fence is still wanted."""
+        self._asking: Timer | None = None
 
     # -- the hooks -------------------------------------------------------------------------------
 
@@ -168,6 +176,7 @@ class ServoDriver(Concern):
             return
         self.link.send_config(FENCE)  # after the angles in the same queue, or not at all
         self._in_flight = True
+        self._unanswered = True
         timers = self.hub.timers
         self._timers = [timers.call_later(delay, self._restore) for delay in RESTORE_AFTER]
         self._timers.append(timers.call_later(ACKNOWLEDGE_TIMEOUT, self._give_up))
@@ -183,25 +192,51 @@ class ServoDriver(Concern):
         """The servo driver applied every angle sent before the fence: restore the directions
         now (this write cannot land before them), then send what came meanwhile."""
         self.gpio.assert_directions()
+        self._unanswered = False
         if self._in_flight:
             self._forget_in_flight()
             self._flush()
 
     def _give_up(self) -> None:
+        """No answer in time: the next angles go out, and the bridge asks again meanwhile."""
         if not self._in_flight:
             return
         self._unacknowledged += 1
         if self._unacknowledged == 1:
             logger.warning(
-                "the MALOS servo driver did not acknowledge a servo write within %g s; the GPIO "
-                "directions were restored on a timer only (is the servo driver running at "
-                "%s:%d?)",
+                "the MALOS servo driver did not acknowledge a servo write within %g s; asking "
+                "again every %g s for up to %g s, the GPIO directions restored on a timer "
+                "meanwhile (is the servo driver running at %s:%d?)",
                 ACKNOWLEDGE_TIMEOUT,
+                ACKNOWLEDGE_TIMEOUT,
+                ASK_AGAIN * ACKNOWLEDGE_TIMEOUT,
                 self.link.host,
                 self.link.base_port,
             )
         self._forget_in_flight()
+        if self._asking is not None:
+            self._asking.cancel()
+        self._ask_again(ASK_AGAIN)
         self._flush()
+
+    def _ask_again(self, left: int) -> None:
+        """Send one more fence while no answer came since the last angles; its answer (which
+        comes after every angle sent so far) restores the directions."""
+        self._asking = None
+        if not self._unanswered or not self.gpio.alive:
+            return
+        if left == 0:
+            logger.warning(
+                "the MALOS servo driver answered none of %d requests: the GPIO directions were "
+                "restored on a timer only and may be wrong until the next servo command",
+                ASK_AGAIN + 1,
+            )
+            return
+        self.link.send_config(FENCE)
+        self.gpio.assert_directions()
+        self._asking = self.hub.timers.call_later(
+            ACKNOWLEDGE_TIMEOUT, lambda: self._ask_again(left - 1)
+        )
 
     def _forget_in_flight(self) -> None:
         self._in_flight = False
