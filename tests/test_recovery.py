@@ -30,8 +30,11 @@ def test_output_without_initial_keeps_the_level_it_has(own_driver_rig: Rig) -> N
     with SimulatedDriver("127.0.0.1", own_driver_rig.malos_port, board) as driver:
         base = own_driver_rig.start_without_waiting(OUTPUTS_AND_INPUT)
         probe.wait_for(f"{base}/gpio/2/state", "ON")
-        pin_2 = [c for c in driver.configs if c is not None and c.pin == 2]
-        assert pin_2, "pin 2 was never configured"
+        # the state comes from the board's own update, which may arrive before the config lands
+        pin_2 = wait_until(
+            lambda: [c for c in driver.configs if c is not None and c.pin == 2],
+            what="pin 2 configured",
+        )
         assert all((c.mode, c.value) == (PinMode.OUTPUT, 1) for c in pin_2)
         assert [m.text for m in probe.on(f"{base}/gpio/2/state")] == ["ON"]  # no glitch
 
@@ -43,9 +46,12 @@ def test_output_without_initial_is_not_configured_before_its_level_is_known(
     with SimulatedDriver("127.0.0.1", own_driver_rig.malos_port, board) as driver:
         base = own_driver_rig.start_without_waiting(OUTPUTS_AND_INPUT)
         own_driver_rig.probe.wait_for(f"{base}/gpio/2/state", "ON")
-        first_pin_2 = next(c for c in driver.configs if c is not None and c.pin == 2)
-        assert (first_pin_2.mode, first_pin_2.value) == (PinMode.OUTPUT, 1)
-        assert bit(board.direction, 2) == 1
+        pin_2 = wait_until(
+            lambda: [c for c in driver.configs if c is not None and c.pin == 2],
+            what="pin 2 configured",
+        )
+        assert (pin_2[0].mode, pin_2[0].value) == (PinMode.OUTPUT, 1)
+        wait_until(lambda: bit(board.direction, 2) == 1, what="pin 2 an output")
 
 
 def test_malos_restart_is_noticed_and_every_pin_is_configured_again(own_driver_rig: Rig) -> None:
