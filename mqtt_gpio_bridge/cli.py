@@ -31,6 +31,11 @@ EXIT_CODES = {
 }
 
 
+_SENSOR_DRIVERS = {"humidity": "humidity", "pressure": "pressure", "uv": "UV", "imu": "IMU"}
+"""`simulate`'s sensor drivers: the name in `--<name>-port` and in `sim.sensors.sensor_drivers`,
+and how the help names it."""
+
+
 def _command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -106,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
         "A simulated MALOS GPIO driver on four ports, as MALOS has them: BASE (configs),\n"
         "BASE+1 (keep-alive pings), BASE+2 (errors), BASE+3 (updates). Type `<pin> on`,\n"
         "`<pin> off`, `<pin> toggle`, `<pin> press <ms>`, `<pin> double`, `<pin> play <ms>...`\n"
-        "or `show` on its standard input. Needs the `sim` extra.",
+        "or `show` on its standard input; with --sensors, `sensor <value> <number>` too.\n"
+        "Needs the `sim` extra.",
     )
     simulate.add_argument(
         "--host",
@@ -133,8 +139,30 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="PORT",
-        help="also simulate MALOS's Everloop driver (the LED ring of a MATRIX Creator) on "
-        "PORT..PORT+3 (MALOS: 20021); `show` draws the ring",
+        help="also simulate MALOS's Everloop driver (the LED ring) on PORT..PORT+3 "
+        "(MALOS: 20021); `show` draws the ring",
+    )
+    simulate.add_argument(
+        "--sensors",
+        action="store_true",
+        help="also simulate MALOS's four sensor drivers, on their MALOS ports unless given "
+        "below: humidity 20017, pressure 20025, UV 20029, IMU 20013; `sensor humidity 45.5` "
+        "sets what one reads",
+    )
+    for sensor, label in _SENSOR_DRIVERS.items():
+        simulate.add_argument(
+            f"--{sensor}-port",
+            type=int,
+            default=None,
+            metavar="PORT",
+            help=f"the {label} driver on PORT..PORT+3 (implies --sensors)",
+        )
+    simulate.add_argument(
+        "--board",
+        choices=["creator", "voice"],
+        default="creator",
+        help="the board simulated (default creator); a MATRIX Voice's Everloop has 18 LEDs "
+        "and its sensor drivers send zeros, as a Voice has no sensors",
     )
 
     demo = _command(
@@ -181,8 +209,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "discovery":
             return _discovery(args.config)
         if args.command == "simulate":
+            sensor_ports = {
+                sensor: getattr(args, f"{sensor}_port")
+                for sensor in _SENSOR_DRIVERS
+                if getattr(args, f"{sensor}_port") is not None
+            }
             return _without_sim_extra("simulate") or _simulate(
-                args.host, args.base_port, args.servo_port, args.everloop_port
+                args.host,
+                args.base_port,
+                args.servo_port,
+                args.everloop_port,
+                sensor_ports=sensor_ports if args.sensors or sensor_ports else None,
+                board=args.board,
             )
         if args.command == "demo":
             if _without_sim_extra("demo", extra="demo"):
@@ -285,17 +323,28 @@ def _without_sim_extra(command: str, extra: str = "sim") -> int:
 
 
 def _simulate(
-    host: str, base_port: int, servo_port: int | None, everloop_port: int | None = None
+    host: str,
+    base_port: int,
+    servo_port: int | None,
+    everloop_port: int | None = None,
+    *,
+    sensor_ports: dict[str, int] | None = None,
+    board: str = "creator",
 ) -> int:
-    from .sim.driver import CONSOLE_HELP, MalosProcess, SimulatedDriver, console_command
+    """`simulate`: `sensor_ports` None runs no sensor drivers, {} runs them on MALOS's ports."""
+    from .sim.driver import MalosProcess, SimulatedDriver, console_command
     from .sim.everloop import SimulatedEverloopDriver
+    from .sim.sensors import sensor_drivers
     from .sim.servo import SimulatedServoDriver
 
     driver = SimulatedDriver(host, base_port)
     servo = None if servo_port is None else SimulatedServoDriver(host, servo_port, driver.board)
-    everloop = None if everloop_port is None else SimulatedEverloopDriver(host, everloop_port)
+    everloop = (
+        None if everloop_port is None else SimulatedEverloopDriver(host, everloop_port, board)
+    )
+    sensors = [] if sensor_ports is None else sensor_drivers(host, board, sensor_ports)
     drivers: list[MalosProcess] = [
-        process for process in (driver, servo, everloop) if process is not None
+        process for process in (driver, servo, everloop, *sensors) if process is not None
     ]
     try:
         for process in drivers:
@@ -305,13 +354,17 @@ def _simulate(
         for process in drivers:
             process.stop()
         return 1
-    for label, port in (("GPIO", base_port), ("servo", servo_port), ("Everloop", everloop_port)):
+    started = [("GPIO", base_port), ("servo", servo_port), ("Everloop", everloop_port)]
+    started += [(sensor.name, sensor.base_port) for sensor in sensors]
+    for label, port in started:
         if port is not None:
             print(f"simulated MALOS {label} driver on {host}:{port}..{port + 3}")
-    print(CONSOLE_HELP, flush=True)
+    if board == "voice" and (everloop is not None or sensors):
+        print("simulated board: a MATRIX Voice (18 LEDs, no sensors: their drivers send zeros)")
+    print(console_command(driver, "help", everloop, sensors), flush=True)
     try:
         for line in sys.stdin:
-            reply = console_command(driver, line, everloop)
+            reply = console_command(driver, line, everloop, sensors)
             if reply:
                 print(reply, flush=True)
         # stdin closed (e.g. run in the background): keep serving until interrupted

@@ -19,7 +19,9 @@ import yaml
 
 from mqtt_gpio_bridge import __version__
 from mqtt_gpio_bridge.cli import EXIT_CODES, main
+from mqtt_gpio_bridge.malos.everloop.codec import VOICE_LEDS, decode_length
 from mqtt_gpio_bridge.malos.gpio.codec import decode_levels
+from mqtt_gpio_bridge.malos.sensors.codec import decode_humidity, decode_uv
 from mqtt_gpio_bridge.malos.servo.codec import encode_servo_config
 from mqtt_gpio_bridge.malos.servo.driver import FENCE
 from mqtt_gpio_bridge.sim import demo as demo_module
@@ -383,6 +385,93 @@ def test_simulate_runs_the_servo_driver_on_the_same_board(
     assert simulated.wait_exit(5) == 0
 
 
+SENSOR_DRIVERS = {"humidity": "Humidity", "pressure": "Pressure", "uv": "UV", "imu": "IMU"}
+
+
+def sensor_ports() -> tuple[dict[str, int], list[str]]:
+    """Free ports for the four sensor drivers (never MALOS's own: tests run side by side), and
+    the `simulate` options that choose them."""
+    ports = {sensor: free_port_block(4) for sensor in SENSOR_DRIVERS}
+    return ports, [
+        word for sensor, port in ports.items() for word in (f"--{sensor}-port", str(port))
+    ]
+
+
+def first_update(port: int, accept: Callable[[bytes], bool], what: str) -> bytes:
+    """Ping the driver on `port` until an update `accept`s (a SUB misses the first ones)."""
+    client = RawClient(port)
+    try:
+
+        def accepted() -> bytes | None:
+            client.ping()
+            frame = client.update(timeout=0.2)
+            return frame if frame is not None and accept(frame) else None
+
+        frame: bytes = wait_until(accepted, what=what)
+        return frame
+    finally:
+        client.close()
+
+
+def test_simulate_runs_the_sensor_drivers_set_from_its_console(
+    cli: Callable[..., Cli], malos_port: int
+) -> None:
+    ports, options = sensor_ports()
+    simulated = cli("simulate", "--base-port", str(malos_port), "--sensors", *options, stdin=True)
+    for sensor, name in SENSOR_DRIVERS.items():
+        port = ports[sensor]
+        simulated.wait_for_line(
+            f"simulated MALOS {name} driver on 127.0.0.1:{port}..{port + 3}", timeout=STARTUP
+        )
+    simulated.wait_for_line("sensor <value> <number>")  # the help lists the sensor commands
+
+    simulated.type("sensor humidity 45.5")
+
+    assert simulated.wait_for_line("Humidity humidity").strip() == "Humidity humidity = 45.5"
+    first_update(
+        ports["humidity"],
+        lambda frame: decode_humidity(frame).humidity == 45.5,
+        "a humidity update with 45.5 %",
+    )
+    simulated.type("show")
+    assert simulated.wait_for_line("Humidity:").strip() == (
+        "Humidity: humidity 45.5, temperature 30"
+    )
+    simulated.send_signal(signal.SIGINT)
+    assert simulated.wait_exit(5) == 0
+    assert "Traceback" not in simulated.transcript()
+
+
+def test_simulate_as_a_voice_has_18_leds_and_sensors_that_send_zeros(
+    cli: Callable[..., Cli], malos_port: int
+) -> None:
+    ports, options = sensor_ports()  # a port option alone implies --sensors
+    everloop_port = free_port_block(4)
+    simulated = cli(
+        "simulate",
+        "--base-port",
+        str(malos_port),
+        "--board",
+        "voice",
+        "--everloop-port",
+        str(everloop_port),
+        *options,
+        stdin=True,
+    )
+    simulated.wait_for_line("simulated board: a MATRIX Voice", timeout=STARTUP)
+    simulated.type("sensor uv 7")
+    assert simulated.wait_for_line("UV uv_index").strip() == (
+        "UV uv_index = 7 (a MATRIX Voice: its updates carry zeros)"
+    )
+
+    everloop_update = first_update(everloop_port, lambda _: True, "an Everloop update")
+    assert decode_length(everloop_update) == VOICE_LEDS
+    uv_update = first_update(ports["uv"], lambda _: True, "a UV update")
+    assert (decode_uv(uv_update).uv_index, decode_uv(uv_update).oms_risk) == (0.0, "Low")
+    simulated.send_signal(signal.SIGINT)
+    assert simulated.wait_exit(5) == 0
+
+
 def test_simulate_on_a_taken_port_says_so(simulator: SimulatedDriver, malos_port: int) -> None:
     result = run_cli("simulate", "--base-port", str(malos_port))
 
@@ -619,6 +708,8 @@ def test_simulate_help_says_where_it_binds_and_that_it_takes_four_ports() -> Non
     assert "default 127.0.0.1" in text
     assert "BASE+3" in text
     assert "default 20049" in text
+    assert "--sensors" in text and "IMU 20013" in text and "(implies --sensors)" in text
+    assert "--board {creator,voice}" in text
 
 
 def test_discovery_into_a_pipe_closed_early_ends_without_a_traceback(tmp_path: Path) -> None:

@@ -267,7 +267,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 
     assert caught.value.problems == [
         f"{path}: the top level must be a mapping of sections "
-        "(mqtt, malos, homeassistant, health, pins, links), got a list"
+        "(mqtt, malos, homeassistant, health, pins, links, everloop, sensors), got a list"
     ]
 
 
@@ -277,7 +277,7 @@ def test_parse_config_refuses_non_mapping() -> None:
 
     assert caught.value.problems == [
         "(top level): the top level must be a mapping of sections "
-        "(mqtt, malos, homeassistant, health, pins, links), got 'pins'"
+        "(mqtt, malos, homeassistant, health, pins, links, everloop, sensors), got 'pins'"
     ]
 
 

@@ -38,6 +38,8 @@ def test_every_section_is_walked_from_the_whole_file() -> None:
         ("health.", "HealthConfig"),
         ("pins[].", "PinSpec"),
         ("links[].", "LinkSpec"),
+        ("everloop.", "EverloopConfig"),
+        ("sensors.", "SensorsConfig"),
     ]
 
 

@@ -199,6 +199,76 @@ def test_number_config_of_a_servo_pin_is_exact() -> None:
     assert (payload["min"], payload["max"], payload["icon"]) == (0, 180, "mdi:valve")
 
 
+def ringed(mode: str = "device", model: str | None = None) -> BridgeConfig:
+    """The kitchen board with its LED ring, at the default model unless `model` is given."""
+    ha: dict[str, Any] = {"node_id": "kitchen", "device_name": "Kitchen board"}
+    if model is not None:
+        ha["model"] = model
+    return parse_config(
+        {
+            "mqtt": {"base_topic": "matrix/kitchen", "qos": 1},
+            "homeassistant": {**ha, "discovery_mode": mode},
+            "pins": PINS[:1],
+            "everloop": None,
+        }
+    )
+
+
+LIGHT = {
+    "name": "LED ring",
+    "unique_id": "kitchen_everloop",
+    "schema": "json",
+    "command_topic": "matrix/kitchen/everloop/set",
+    "state_topic": "matrix/kitchen/everloop/state",
+    "brightness": True,
+    "supported_color_modes": ["rgbw"],
+    "effect": True,
+    "effect_list": ["rainbow", "spin", "breathe", "blink"],
+    "optimistic": False,
+    "retain": False,
+    "icon": "mdi:led-strip-variant",
+    "availability": [
+        *AVAILABILITY,
+        {
+            "topic": "matrix/kitchen/malos/everloop/status",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        },
+    ],
+    "availability_mode": "all",
+}
+
+
+def test_the_led_ring_is_a_json_light_available_with_its_driver() -> None:
+    config = ringed("entity")
+    by_topic = {a.topic: json.loads(a.payload) for a in announcements(config)}
+    light = by_topic["homeassistant/light/kitchen/everloop/config"]
+    assert light == {
+        **LIGHT,
+        "qos": 1,
+        "device": {**DEVICE, "model": "MATRIX Creator"},
+        "origin": {"name": "mqtt-gpio-bridge", "sw_version": __version__},
+    }
+    device = json.loads(announcements(ringed())[0].payload)
+    assert device["cmps"]["everloop"] == {"p": "light", **LIGHT}
+    assert "everloop" not in json.loads(announcements(kitchen())[0].payload)["cmps"]
+
+
+def test_the_model_names_the_board_found_unless_the_user_chose_one() -> None:
+    def model(config: BridgeConfig, board: str | None) -> str:
+        found: str = json.loads(announcements(config, board)[0].payload)["dev"]["model"]
+        return found
+
+    assert model(ringed(), None) == "MATRIX Creator"
+    assert model(ringed(), "Voice") == "MATRIX Voice"
+    assert model(ringed(), "Creator") == "MATRIX Creator"
+    assert model(ringed(model="Hall board"), "Voice") == "Hall board"
+    entity = [
+        json.loads(a.payload)["device"]["model"] for a in announcements(ringed("entity"), "Voice")
+    ]
+    assert set(entity) == {"MATRIX Voice"}
+
+
 def test_a_servo_pin_made_an_output_leaves_a_stale_number() -> None:
     config = kitchen([{"pin": 5, "mode": "output"}, {"pin": 6, "mode": "servo"}])
     retained = {

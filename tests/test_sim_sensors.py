@@ -7,6 +7,7 @@ cross-checked with the official classes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from mqtt_gpio_bridge.malos.sensors.codec import (
     decode_uv,
     encode_humidity_calibration,
 )
+from mqtt_gpio_bridge.sim.driver import CONSOLE_HELP, SimulatedDriver, console_command
 from mqtt_gpio_bridge.sim.proto import UV, DriverConfig, Humidity, Imu, Pressure
 from mqtt_gpio_bridge.sim.sensors import (
     CONFIG_ACCEPTED,
@@ -35,6 +37,8 @@ from mqtt_gpio_bridge.sim.sensors import (
     DEFAULT_PRESSURE_PORT,
     DEFAULT_UV_PORT,
     IMU_VALUES,
+    SENSOR_COMMANDS,
+    SENSOR_HELP,
     VOICE,
     SimulatedHumidityDriver,
     SimulatedImuDriver,
@@ -48,6 +52,7 @@ from mqtt_gpio_bridge.sim.sensors import (
     float32,
     oms_risk,
     sensor_command,
+    sensor_drivers,
 )
 
 from .helpers import RawClient, free_port_block, wait_until
@@ -419,6 +424,75 @@ def test_the_console_sets_what_a_running_sensor_reads(malos_port: int, client: R
     assert shown[0] == "Humidity: humidity 45.5, temperature 30"
     assert shown[2] == "UV: uv_index 7"
     assert sensor_command(drivers, "3 on").startswith("commands: sensor")
+
+
+def test_the_simulators_console_hands_sensor_lines_to_the_sensors() -> None:
+    gpio = SimulatedDriver("127.0.0.1", 1)  # never started: the console needs no sockets
+    sensors = sensor_drivers()
+    humidity, pressure, _, imu = sensors
+
+    assert console_command(gpio, "sensor humidity 45.5", None, sensors) == (
+        "Humidity humidity = 45.5"
+    )
+    assert humidity.values["humidity"] == 45.5
+    assert console_command(gpio, "SENSOR pressure temperature 19.5", None, sensors) == (
+        "Pressure temperature = 19.5"
+    )
+    assert pressure.values["temperature"] == 19.5
+    assert console_command(gpio, "sensor roll 12", None, sensors) == "IMU roll = 12"
+    assert imu.values["roll"] == 12.0
+    assert console_command(gpio, "3 on", None, sensors) == "pin 3 driven high"
+    # Without sensors a sensor line says how to get them, and the help stays the GPIO's.
+    assert console_command(gpio, "sensor humidity 45.5") == (
+        "no simulated sensors (start `simulate` with --sensors)"
+    )
+    assert console_command(gpio, "help") == CONSOLE_HELP
+
+
+def test_show_and_help_include_the_sensors_when_they_run() -> None:
+    gpio = SimulatedDriver("127.0.0.1", 1)
+    sensors = sensor_drivers(board=VOICE)
+    console_command(gpio, "sensor uv 7", None, sensors)
+
+    rows = console_command(gpio, "show", None, sensors).splitlines()
+    assert rows[:16] == console_command(gpio, "show").splitlines()
+    assert rows[16:] == sensor_command(sensors, "sensor").splitlines()
+    assert rows[18] == "UV: uv_index 7 (a MATRIX Voice: its updates carry zeros)"
+    shown = console_command(gpio, "help", None, sensors)
+    assert shown == console_command(gpio, "what?", None, sensors)
+    lines = shown.splitlines()
+    assert lines[-1].strip() == "help"
+    assert "\n".join(lines[-1 - len(SENSOR_COMMANDS.splitlines()) : -1]) == SENSOR_COMMANDS
+    # One table: the sensor commands' descriptions line up with the GPIO ones'.
+    column = CONSOLE_HELP.index("drive")  # in its first line
+    assert all(line[column - 1] == " " != line[column] for line in lines[1:-1])
+    assert SENSOR_HELP.startswith("commands: sensor ")
+
+
+def test_sensor_drivers_are_the_four_of_one_board_on_malos_ports_or_those_given() -> None:
+    drivers = sensor_drivers()
+    assert [(driver.name, driver.base_port, driver.board) for driver in drivers] == [
+        ("Humidity", DEFAULT_HUMIDITY_PORT, "creator"),
+        ("Pressure", DEFAULT_PRESSURE_PORT, "creator"),
+        ("UV", DEFAULT_UV_PORT, "creator"),
+        ("IMU", DEFAULT_IMU_PORT, "creator"),
+    ]
+    voice = sensor_drivers("0.0.0.0", VOICE, {"uv": 30000, "imu": 30004})
+    assert [(driver.host, driver.base_port, driver.board) for driver in voice] == [
+        ("0.0.0.0", DEFAULT_HUMIDITY_PORT, VOICE),
+        ("0.0.0.0", DEFAULT_PRESSURE_PORT, VOICE),
+        ("0.0.0.0", 30000, VOICE),
+        ("0.0.0.0", 30004, VOICE),
+    ]
+    with pytest.raises(ValueError, match="no sensor driver gps"):
+        sensor_drivers(ports={"gps": 30000})
+    with pytest.raises(ValueError, match="board 'matrix'"):
+        sensor_drivers(board="matrix")
+
+
+def test_the_imu_reads_the_fields_of_the_codecs_update() -> None:
+    assert [field.name for field in dataclasses.fields(ImuUpdate)] == list(IMU_VALUES)
+    assert IMU_VALUES[0] == "yaw" and IMU_VALUES[-1] == "mag_z"
 
 
 def test_a_bound_port_is_an_oserror(malos_port: int) -> None:

@@ -33,12 +33,14 @@ from __future__ import annotations
 from .loading import load_config, parse_config
 from .model import (
     BridgeConfig,
+    EverloopConfig,
     HealthConfig,
     HomeAssistantConfig,
     LinkSpec,
     MalosConfig,
     MqttConfig,
     PinSpec,
+    SensorsConfig,
     TlsConfig,
     default_node_id,
 )
@@ -47,6 +49,7 @@ from .summary import summarize, warnings
 
 __all__ = [
     "BridgeConfig",
+    "EverloopConfig",
     "HealthConfig",
     "HomeAssistantConfig",
     "LinkSpec",
@@ -54,6 +57,7 @@ __all__ = [
     "MqttConfig",
     "PinSpec",
     "Secret",
+    "SensorsConfig",
     "TlsConfig",
     "default_node_id",
     "load_config",

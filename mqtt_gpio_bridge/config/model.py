@@ -10,6 +10,7 @@ docs/configuration.md). Direct construction checks the cross-field rules in `__p
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import socket
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ import voluptuous as vol
 
 from ..malos.gpio.codec import PIN_COUNT
 from ..malos.gpio.commands import MAX_PULSE_MS, MIN_PULSE_MS
+from ..malos.sensors.catalog import DEFAULT_ENABLED, SENSORS
 from ..malos.servo.codec import MAX_ANGLE
 from .broker import MqttConfig, TlsConfig
 from .kinds import (
@@ -42,12 +44,14 @@ from .strings import MAX_NODE_ID_LENGTH, MQTT_MAX_BYTES, _discovery_topic, _node
 
 __all__ = [
     "BridgeConfig",
+    "EverloopConfig",
     "HealthConfig",
     "HomeAssistantConfig",
     "LinkSpec",
     "MalosConfig",
     "MqttConfig",
     "PinSpec",
+    "SensorsConfig",
     "TlsConfig",
     "default_node_id",
 ]
@@ -65,6 +69,14 @@ MAX_PRESS_MS = 60_000
 MAX_DEBOUNCE_MS = 10_000
 MIN_ANGLE = 0
 DEFAULT_SERVO_PORT = 20045
+# The MALOS drivers' base ports (matrix-creator-malos `malos.cpp`).
+DEFAULT_EVERLOOP_PORT = 20021
+DEFAULT_HUMIDITY_PORT = 20017
+DEFAULT_PRESSURE_PORT = 20025
+DEFAULT_UV_PORT = 20029
+DEFAULT_IMU_PORT = 20013
+MAX_FPS = 30
+DEFAULT_MODEL = "MATRIX Creator"
 
 PinMode = Literal["input", "output", "servo"]
 _A_PIN = {"input": "an input", "output": "an output", "servo": "a servo pin"}
@@ -73,6 +85,11 @@ _A_PIN = {"input": "an input", "output": "an output", "servo": "a servo pin"}
 # 200 updates a second: the fastest the bridge asks the driver for (see update_interval).
 MIN_UPDATE_INTERVAL = 0.005
 MIN_HEALTH_INTERVAL = 0.1
+
+
+def _port_rule(key: str) -> _Rule:
+    """The rule of a driver's first port: the driver uses it and the three after it."""
+    return _Rule(_integer(1, 65532, f" (the driver uses {key} to {key} + 3)"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,23 +105,54 @@ class MalosConfig:
         ),
     )
     # The driver uses four consecutive ports: config, keep-alive, errors, updates.
-    base_port: Annotated[
-        int, _Rule(_integer(1, 65532, " (the driver uses base_port to base_port + 3)"))
-    ] = field(
+    base_port: Annotated[int, _port_rule("base_port")] = field(
         default=20049,
         metadata=_doc(
             "the GPIO driver's first port: it uses `base_port` to `base_port + 3` (config, "
             "keep-alive, errors, updates)"
         ),
     )
-    servo_port: Annotated[
-        int, _Rule(_integer(1, 65532, " (the driver uses servo_port to servo_port + 3)"))
-    ] = field(
+    servo_port: Annotated[int, _port_rule("servo_port")] = field(
         default=DEFAULT_SERVO_PORT,
         metadata=_doc(
             "the MALOS servo driver's first port; contacted only when a pin has `mode: servo`. "
             "The driver uses `servo_port` to `servo_port + 3`, which must not overlap "
             "`base_port` to `base_port + 3`"
+        ),
+    )
+    everloop_port: Annotated[int, _port_rule("everloop_port")] = field(
+        default=DEFAULT_EVERLOOP_PORT,
+        metadata=_doc(
+            "the MALOS Everloop (LED ring) driver's first port; contacted when `everloop` or "
+            "`sensors` is set (its updates tell a Creator from a Voice)"
+        ),
+    )
+    humidity_port: Annotated[int, _port_rule("humidity_port")] = field(
+        default=DEFAULT_HUMIDITY_PORT,
+        metadata=_doc(
+            "the MALOS humidity driver's first port (humidity and temperature); contacted only "
+            "when `sensors.enabled` names one of its values"
+        ),
+    )
+    pressure_port: Annotated[int, _port_rule("pressure_port")] = field(
+        default=DEFAULT_PRESSURE_PORT,
+        metadata=_doc(
+            "the MALOS pressure driver's first port; contacted only when `sensors.enabled` "
+            "names `pressure`"
+        ),
+    )
+    uv_port: Annotated[int, _port_rule("uv_port")] = field(
+        default=DEFAULT_UV_PORT,
+        metadata=_doc(
+            "the MALOS UV driver's first port; contacted only when `sensors.enabled` names "
+            "`uv_index`"
+        ),
+    )
+    imu_port: Annotated[int, _port_rule("imu_port")] = field(
+        default=DEFAULT_IMU_PORT,
+        metadata=_doc(
+            "the MALOS IMU driver's first port (orientation, acceleration, gyro, magnetometer); "
+            "contacted only when `sensors.enabled` names one of its values"
         ),
     )
     update_interval: Annotated[
@@ -155,15 +203,20 @@ class MalosConfig:
 
     def __post_init__(self) -> None:
         problems: list[tuple[Loc, str]] = []
-        if abs(self.servo_port - self.base_port) <= 3:
-            problems.append(
-                (
-                    ("servo_port",),
-                    f"the servo driver's ports {self.servo_port}..{self.servo_port + 3} overlap "
-                    f"the GPIO driver's {self.base_port}..{self.base_port + 3} "
-                    "(malos.base_port); each driver needs four ports of its own",
-                )
-            )
+        ports = self.driver_ports()
+        for index, (key, port) in enumerate(ports):
+            for earlier, earlier_port in ports[:index]:
+                if abs(port - earlier_port) <= 3:
+                    problems.append(
+                        (
+                            (key,),
+                            f"the {_DRIVER_OF_PORT[key]} driver's ports {port}..{port + 3} "
+                            f"overlap the {_DRIVER_OF_PORT[earlier]} driver's "
+                            f"{earlier_port}..{earlier_port + 3} (malos.{earlier}); each "
+                            "driver needs four ports of its own",
+                        )
+                    )
+                    break
         if self.keepalive_interval >= self.ping_timeout:
             problems.append(
                 (
@@ -181,6 +234,22 @@ class MalosConfig:
                 )
             )
         _refuse_broken(problems)
+
+    def driver_ports(self) -> list[tuple[str, int]]:
+        """Each driver's port key and first port, GPIO first."""
+        return [(key, getattr(self, key)) for key in _DRIVER_OF_PORT]
+
+
+_DRIVER_OF_PORT = {
+    "base_port": "GPIO",
+    "servo_port": "servo",
+    "everloop_port": "Everloop",
+    "humidity_port": "humidity",
+    "pressure_port": "pressure",
+    "uv_port": "UV",
+    "imu_port": "IMU",
+}
+"""Each `malos` port key and the driver it belongs to, as problem lines name it."""
 
 
 def default_node_id() -> str:
@@ -232,7 +301,11 @@ class HomeAssistantConfig:
         default="MATRIX GPIO", metadata=_doc("the device's name in Home Assistant")
     )
     model: NonEmptyText = field(
-        default="MATRIX Creator", metadata=_doc("the device's model in Home Assistant")
+        default=DEFAULT_MODEL,
+        metadata=_doc(
+            "the device's model in Home Assistant; left at its default, it becomes the board "
+            "found (`MATRIX Voice` on a Voice) when `everloop` or `sensors` is set"
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -283,6 +356,134 @@ class HealthConfig:
             "`60`",
         ),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EverloopConfig:
+    """The LED ring as a Home Assistant light (docs/everloop.md). Absent: no light (the
+    Everloop driver is still asked for the board's LED count when `sensors` is set)."""
+
+    fps: Annotated[int, _Rule(_integer(1, MAX_FPS))] = field(
+        default=20,
+        metadata=_doc("frames a second while an effect runs (rainbow, spin, breathe, blink)"),
+    )
+    on_stop: Annotated[Literal["off", "keep"], _Rule(_on_off, _choice("off", "keep"))] = field(
+        default="off",
+        metadata=_doc(
+            "what the ring shows after the bridge stops cleanly: `off` (dark) or `keep` (the "
+            "last image, an effect frozen where it was)"
+        ),
+    )
+
+
+@_shows("list of sensor names (see docs/sensors.md)")
+def _sensor_names(value: object, key: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if items is None:
+        return ()
+    if not isinstance(items, list | tuple):
+        raise vol.Invalid(f"must be a list such as [temperature, humidity], got {_describe(value)}")
+    chosen: list[str] = []
+    for item in items:
+        word = _word(item, key)
+        if not isinstance(word, str) or word not in SENSORS:
+            raise vol.Invalid(
+                f"{_describe(item)} is not a sensor; the sensors are {', '.join(SENSORS)}"
+            )
+        if word in chosen:
+            raise vol.Invalid(f"{word!r} is listed twice")
+        chosen.append(word)
+    return tuple(chosen)
+
+
+@_shows("mapping of sensor name to a number >= 0")
+def _thresholds(value: object, key: str) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise vol.Invalid(f"must be a mapping such as {{temperature: 0.2}}, got {_describe(value)}")
+    chosen: dict[str, float] = {}
+    for name, threshold in value.items():
+        if name not in SENSORS:
+            raise vol.Invalid(
+                f"{_describe(name)} is not a sensor; the sensors are {', '.join(SENSORS)}"
+            )
+        if (
+            not isinstance(threshold, int | float)
+            or isinstance(threshold, bool)
+            or not 0 <= threshold < math.inf
+        ):
+            raise vol.Invalid(
+                f"{name}: must be a number >= 0 (0: publish every change), got "
+                f"{_describe(threshold)}"
+            )
+        chosen[name] = float(threshold)
+    return chosen
+
+
+@_shows("°C, -40..85")
+def _room_temperature(value: object, key: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not -40 <= value <= 85:
+        raise vol.Invalid(
+            f"must be the room's true temperature in °C, -40..85, got {_describe(value)}"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorsConfig:
+    """The MATRIX Creator's sensors as Home Assistant sensors (docs/sensors.md). Absent: no
+    sensor driver is contacted."""
+
+    enabled: Annotated[tuple[str, ...], _Rule(_sensor_names)] = field(
+        default=DEFAULT_ENABLED,
+        metadata=_doc(
+            "the values to publish, each on `<base>/sensor/<name>/state`: "
+            + ", ".join(f"`{name}`" for name in SENSORS),
+            "`[" + ", ".join(DEFAULT_ENABLED) + "]`",
+        ),
+    )
+    update_interval: Annotated[float, _Rule(_seconds(maximum=3600, minimum=0.1))] = field(
+        default=2.0,
+        metadata=_doc("seconds between two readings (the drivers' `delay_between_updates`)"),
+    )
+    publish_every: Annotated[float, _Rule(_seconds(maximum=86_400, minimum=1))] = field(
+        default=300.0,
+        metadata=_doc(
+            "a value is published when it moved by at least its threshold, and at least this "
+            "often (seconds) even when it did not"
+        ),
+    )
+    thresholds: Annotated[dict[str, float], _Rule(_thresholds)] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "how far a value must move before it is published again, per sensor, e.g. "
+            "`{temperature: 0.2}`; the others keep their defaults (docs/sensors.md)",
+            "per sensor",
+        ),
+    )
+    calibrate_temperature: Annotated[float | None, _Rule(_room_temperature, nullable=True)] = field(
+        default=None,
+        metadata=_doc(
+            "the room's true temperature (°C) now: sent to the humidity driver, which corrects "
+            "its reading (the sensor sits near the Pi's CPU and reads warm)"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        if self.publish_every < self.update_interval:
+            _refuse_broken(
+                [
+                    (
+                        ("publish_every",),
+                        f"must be at least sensors.update_interval ({self.update_interval:g} s)",
+                    )
+                ]
+            )
+
+    def threshold(self, name: str) -> float:
+        """How far `name` must move to be published again."""
+        return self.thresholds.get(name, SENSORS[name].threshold)
 
 
 @_shows("list of `single`, `double`, `long`")
@@ -599,6 +800,17 @@ class BridgeConfig:
             "inputs driving outputs, carried out by the bridge itself from the driver's "
             "updates, whether or not the broker is reachable"
         ),
+    )
+    everloop: Annotated[EverloopConfig | None, _Rule(_section(EverloopConfig))] = field(
+        default=None,
+        metadata=_doc(
+            "the LED ring as a Home Assistant light; `everloop:` alone turns it on with the "
+            "defaults"
+        ),
+    )
+    sensors: Annotated[SensorsConfig | None, _Rule(_section(SensorsConfig))] = field(
+        default=None,
+        metadata=_doc("the MATRIX Creator's sensors; `sensors:` alone publishes the default ones"),
     )
 
     @property

@@ -21,6 +21,7 @@ import zmq
 from ..config import BridgeConfig
 from ..homeassistant.announcer import HomeAssistant
 from ..malos.driver import Driver
+from ..malos.everloop.driver import EverloopDriver
 from ..malos.gpio.driver import GpioDriver
 from ..malos.servo.driver import ServoDriver
 from ..malos.servo.former import FormerServos
@@ -73,8 +74,14 @@ class Bridge:
         )
         gpio = GpioDriver(self)
         self.drivers: list[Driver[Any]] = [gpio]
+        malos: list[Driver[Any] | ServoDriver] = [gpio]
+        self.everloop: EverloopDriver | None = None
+        if config.everloop is not None or config.sensors is not None:
+            # Also for the sensors alone: its LED count tells a Creator from a Voice.
+            self.everloop = EverloopDriver(self)
+            self.drivers.append(self.everloop)
+            malos.append(self.everloop)
         self.concerns: list[Concern] = [*self.drivers]
-        malos: list[GpioDriver | ServoDriver] = [gpio]
         if any(spec.is_servo for spec in config.pins):
             # After the GPIO driver: told of its coming back once its pins are configured.
             servo = ServoDriver(self, gpio)
@@ -103,8 +110,14 @@ class Bridge:
 
     @property
     def available(self) -> bool:
-        """True while every driver sends updates (what `<base>/status` says)."""
-        return all(driver.alive for driver in self.drivers)
+        """True while the GPIO driver sends updates (what `<base>/status` says: MALOS is
+        reachable). Each other driver says its own on `<base>/malos/<driver>/status`."""
+        return self.drivers[0].alive
+
+    @property
+    def board(self) -> str | None:
+        """ "Creator" or "Voice", once the LED ring's driver has said how many LEDs it has."""
+        return None if self.everloop is None else self.everloop.board
 
     def stop(self) -> None:
         """Ask `run()` to finish; safe from another thread and from a signal handler."""
@@ -193,19 +206,22 @@ class Bridge:
         """Publish if a session is open; otherwise it is published again after reconnecting."""
         self.session.publish(topic, payload, qos=qos, retain=retain)
 
-    def report(self, text: str, *, source: str = "bridge", pin: int | None = None) -> None:
-        """Log a problem and report it on `<base>/gpio/status`; floods are thinned out."""
+    def report(
+        self, text: str, *, source: str = "bridge", pin: int | None = None, topic: str | None = None
+    ) -> None:
+        """Log a problem and report it on `topic` (by default `<base>/gpio/status`); floods
+        are thinned out."""
         report = self._reports.admit(text, source, pin)
         if report is None:
             logger.debug("%s (not reported: too many this second)", text)
             return
         logger.warning("%s", text)
-        self.publish(self.topics.errors, report, qos=self.config.mqtt.qos)
+        self.publish(topic or self.topics.errors, report, qos=self.config.mqtt.qos)
 
-    def refuse(self, text: str, *, pin: int | None = None) -> None:
+    def refuse(self, text: str, *, pin: int | None = None, topic: str | None = None) -> None:
         """Report a refused command, and count it (`<base>/bridge/health`)."""
         self.stats.commands_refused += 1
-        self.report(text, pin=pin)
+        self.report(text, pin=pin, topic=topic)
 
     def subscribe(self, topic_filter: str, qos: int) -> None:
         """Subscribe in the current session."""

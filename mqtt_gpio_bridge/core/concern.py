@@ -47,13 +47,20 @@ class Hub(Protocol):
     stats: Stats
     """The counters of `<base>/bridge/health`: increment them where things happen."""
 
+    @property
+    def board(self) -> str | None:
+        """ "Creator" or "Voice" once known (from the LED ring's driver), else None."""
+
     def publish(self, topic: str, payload: str | bytes, *, qos: int, retain: bool = False) -> None:
         """Publish if a broker session is open (else it is published again at the next one)."""
 
-    def report(self, text: str, *, source: str = "bridge", pin: int | None = None) -> None:
-        """Log a problem and report it on `<base>/gpio/status` (thinned out in floods)."""
+    def report(
+        self, text: str, *, source: str = "bridge", pin: int | None = None, topic: str | None = None
+    ) -> None:
+        """Log a problem and report it on `topic`, by default `<base>/gpio/status` (thinned out
+        in floods)."""
 
-    def refuse(self, text: str, *, pin: int | None = None) -> None:
+    def refuse(self, text: str, *, pin: int | None = None, topic: str | None = None) -> None:
         """Report a refused command, and count it."""
 
     def subscribe(self, topic_filter: str, qos: int) -> None:

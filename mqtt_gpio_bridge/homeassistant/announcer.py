@@ -8,10 +8,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..core.concern import Concern, Hub, Route
 from ..core.timers import Timer
 from . import discovery
+
+if TYPE_CHECKING:
+    from ..malos.driver import Driver
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ class HomeAssistant(Concern):
         """This session's configs were read and the plan's configs published."""
         self._announced_at = float("-inf")
         self._birth_timer: Timer | None = None
+        self._board: str | None = None
+        """The board the configs announced name (None: not known then)."""
 
     def routes(self) -> Iterable[Route]:
         # The own configs are subscribed for a moment at each connection only (`connected`).
@@ -75,7 +81,14 @@ class HomeAssistant(Concern):
         if not self._ready:
             return  # the plan announces once this node's retained configs are known
         self._announced_at = self.hub.timers.clock()
-        self._publish(discovery.announcements(self.hub.config))
+        self._board = self.hub.board
+        self._publish(discovery.announcements(self.hub.config, self._board))
+
+    def driver_changed(self, driver: Driver[Any]) -> None:
+        # The LED ring's driver told the board: the device's model names it.
+        if self._ready and self.hub.board != self._board:
+            logger.info("the board is a MATRIX %s: announced again", self.hub.board)
+            self.announce()
 
     def _publish(self, announcements: list[discovery.Announcement]) -> None:
         for announcement in announcements:
@@ -106,8 +119,9 @@ class HomeAssistant(Concern):
             return  # that session ended; the next one looks again
         for topic_filter in self._own_filters:
             self.hub.unsubscribe(topic_filter)
-        batches = discovery.plan(self.hub.config, self._found)
-        current = set(discovery.announcements(self.hub.config))
+        self._board = self.hub.board
+        batches = discovery.plan(self.hub.config, self._found, self._board)
+        current = set(discovery.announcements(self.hub.config, self._board))
         self._describe(batches)
         for index, batch in enumerate(batches):
             self.hub.timers.call_later(
@@ -128,6 +142,8 @@ class HomeAssistant(Concern):
         if current.issubset(batch):
             self._ready = True
             self._announced_at = self.hub.timers.clock()
+            if self.hub.board != self._board:
+                self.announce()  # the board became known during a migration
 
     def _describe(self, batches: list[list[discovery.Announcement]]) -> None:
         config = self.hub.config

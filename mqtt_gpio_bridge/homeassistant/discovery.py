@@ -29,6 +29,8 @@ from typing import Any
 
 from .. import __version__
 from ..config import BridgeConfig, PinSpec
+from ..config.model import DEFAULT_MODEL
+from ..malos.everloop.light import EFFECTS
 from ..mqtt.topics import Topics
 
 MANUFACTURER = "MATRIX Labs"
@@ -37,11 +39,17 @@ NUMBER = "number"
 DEVICE = "device"
 SENSOR = "sensor"
 BINARY_SENSOR = "binary_sensor"
-_COMPONENTS = ("switch", BINARY_SENSOR, NUMBER, EVENT, SENSOR)
+LIGHT = "light"
+_COMPONENTS = ("switch", BINARY_SENSOR, NUMBER, EVENT, SENSOR, LIGHT)
 MALOS_LINK = "malos"
 LAST_ERROR = "last_error"
 """Object ids of the board's two diagnostic entities."""
-_OBJECT_ID = re.compile(rf"gpio[0-9]{{1,2}}|{MALOS_LINK}|{LAST_ERROR}")
+EVERLOOP = "everloop"
+"""Object id of the LED ring's light."""
+_OBJECT_ID = re.compile(rf"gpio[0-9]{{1,2}}|{MALOS_LINK}|{LAST_ERROR}|{EVERLOOP}")
+BOARD_MODELS = {"Creator": "MATRIX Creator", "Voice": "MATRIX Voice"}
+"""The device's model once the board is known (unless `homeassistant.model` is set to something
+else than its default)."""
 _LAST_ERROR_TEMPLATE = (
     "{{ value_json.last_driver_error.text[:255] if value_json.last_driver_error else 'none' }}"
 )
@@ -99,13 +107,16 @@ def _availability(config: BridgeConfig) -> list[dict[str, str]]:
     ]
 
 
-def _device(config: BridgeConfig) -> dict[str, Any]:
+def _device(config: BridgeConfig, board: str | None = None) -> dict[str, Any]:
     ha = config.homeassistant
+    model = ha.model
+    if board in BOARD_MODELS and model == DEFAULT_MODEL:
+        model = BOARD_MODELS[board]
     return {
         "identifiers": [ha.node_id],
         "name": ha.device_name,
         "manufacturer": MANUFACTURER,
-        "model": ha.model,
+        "model": model,
         "sw_version": __version__,
     }
 
@@ -114,12 +125,12 @@ def _device(config: BridgeConfig) -> dict[str, Any]:
 _ORIGIN = {"name": "mqtt-gpio-bridge", "sw_version": __version__}
 
 
-def _common(config: BridgeConfig) -> dict[str, Any]:
+def _common(config: BridgeConfig, board: str | None = None) -> dict[str, Any]:
     """What every entity of the board carries: availability, QoS, the device, the origin."""
     return {
         "availability": _availability(config),
         "qos": config.mqtt.qos,
-        "device": _device(config),
+        "device": _device(config, board),
         "origin": dict(_ORIGIN),
     }
 
@@ -211,6 +222,37 @@ def _diagnostics(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
     return [(BINARY_SENSOR, MALOS_LINK, link), (SENSOR, LAST_ERROR, error)]
 
 
+def _driver_availability(config: BridgeConfig, driver: str) -> dict[str, Any]:
+    """An entity of a MALOS driver other than GPIO: available while the bridge is (`status`)
+    and that driver sends updates."""
+    own = {
+        "topic": Topics(config.mqtt.base_topic).driver_status(driver),
+        "payload_available": "online",
+        "payload_not_available": "offline",
+    }
+    return {"availability": [*_availability(config), own], "availability_mode": "all"}
+
+
+def _light_fields(config: BridgeConfig) -> dict[str, Any]:
+    """The LED ring: a light in Home Assistant's JSON schema, RGBW, with the bridge's effects."""
+    topics = Topics(config.mqtt.base_topic)
+    return {
+        "name": "LED ring",
+        "unique_id": f"{config.homeassistant.node_id}_{EVERLOOP}",
+        "schema": "json",
+        "command_topic": topics.everloop_set,
+        "state_topic": topics.everloop_state,
+        "brightness": True,
+        "supported_color_modes": ["rgbw"],
+        "effect": True,
+        "effect_list": list(EFFECTS),
+        "optimistic": False,
+        "retain": False,
+        "icon": "mdi:led-strip-variant",
+        **_driver_availability(config, EVERLOOP),
+    }
+
+
 def _entities(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
     """(component, key, own fields) of every entity, pins first; `key` is the object id of
     its per-entity topic and its key in the device config's `cmps`."""
@@ -219,12 +261,16 @@ def _entities(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
         found.append((component(spec), f"gpio{spec.pin}", _pin_fields(config, spec)))
         if spec.events:
             found.append((EVENT, f"gpio{spec.pin}_{EVENT}", _event_fields(config, spec)))
+    if config.everloop is not None:
+        found.append((LIGHT, EVERLOOP, _light_fields(config)))
     return found + _diagnostics(config)
 
 
-def _entity_configs(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]:
+def _entity_configs(
+    config: BridgeConfig, board: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """(per-entity topic, payload) of every entity: the `entity` form."""
-    common = _common(config)
+    common = _common(config, board)
     ha = config.homeassistant
     return [
         # The event entity's topic has the pin's object id: <prefix>/event/<node>/gpio<pin>.
@@ -233,17 +279,20 @@ def _entity_configs(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def device_config(config: BridgeConfig, removed: dict[str, str] | None = None) -> dict[str, Any]:
+def device_config(
+    config: BridgeConfig, removed: dict[str, str] | None = None, board: str | None = None
+) -> dict[str, Any]:
     """The `device` form: the board, its availability and origin once, and every entity under
     `cmps` with its platform `p`. `removed` (key -> platform): components sent with only
-    their platform, which Home Assistant removes."""
+    their platform, which Home Assistant removes. `board` ("Creator", "Voice"): the board
+    found, which names the device's model."""
     components: dict[str, dict[str, Any]] = {
         key: {"p": kind, **fields} for kind, key, fields in _entities(config)
     }
     for key, kind in (removed or {}).items():
         components[key] = {"p": kind}
     return {
-        "dev": _device(config),
+        "dev": _device(config, board),
         "o": dict(_ORIGIN),
         "availability": _availability(config),
         "qos": config.mqtt.qos,
@@ -255,15 +304,17 @@ def _json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def announcements(config: BridgeConfig) -> list[Announcement]:
+def announcements(config: BridgeConfig, board: str | None = None) -> list[Announcement]:
     """Every discovery config this bridge publishes, in its `discovery_mode` (none when
-    discovery is off)."""
+    discovery is off), for the `board` found (None: not known)."""
     ha = config.homeassistant
     if not ha.discovery:
         return []
     if ha.discovery_mode == DEVICE:
-        return [Announcement(device_topic(config), _json(device_config(config)))]
-    return [Announcement(topic, _json(payload)) for topic, payload in _entity_configs(config)]
+        return [Announcement(device_topic(config), _json(device_config(config, board=board)))]
+    return [
+        Announcement(topic, _json(payload)) for topic, payload in _entity_configs(config, board)
+    ]
 
 
 def _own_entity_topics(config: BridgeConfig, topics: Iterable[str]) -> list[str]:
@@ -314,7 +365,9 @@ def _device_components(payload: bytes) -> dict[str, str] | None:
     }
 
 
-def plan(config: BridgeConfig, retained: dict[str, bytes]) -> list[list[Announcement]]:
+def plan(
+    config: BridgeConfig, retained: dict[str, bytes], board: str | None = None
+) -> list[list[Announcement]]:
     """What to publish after a connection, given this node's discovery configs found retained
     (topic -> payload; per-entity topics and the device topic): batches, to be published one
     after the other with a pause between two, so that Home Assistant has handled a batch
@@ -337,7 +390,7 @@ def plan(config: BridgeConfig, retained: dict[str, bytes]) -> list[list[Announce
         return [[Announcement(device, "")]] if device in found else []
     wanted = {key for _, key, _ in _entities(config)}
     gone = {key: kind for key, kind in (previous or {}).items() if key not in wanted}
-    current = announcements(config)
+    current = announcements(config, board)
     if ha.discovery_mode == DEVICE:
         old = _own_entity_topics(config, found)
         wanted_topics = {topic for topic, _ in _entity_configs(config)}
@@ -345,7 +398,7 @@ def plan(config: BridgeConfig, retained: dict[str, bytes]) -> list[list[Announce
         first = [Announcement(t, "") for t in old if t not in wanted_topics]
         first += [Announcement(t, MIGRATE) for t in migrating]
         if gone:
-            first.append(Announcement(device, _json(device_config(config, gone))))
+            first.append(Announcement(device, _json(device_config(config, gone, board))))
         last = [Announcement(t, "") for t in migrating]
         return [batch for batch in (first, current, last) if batch]
     batches: list[list[Announcement]] = []
@@ -355,6 +408,6 @@ def plan(config: BridgeConfig, retained: dict[str, bytes]) -> list[list[Announce
         leftover = [Announcement(device, "")] if device in found else []
         return [stale + current + leftover]
     if gone:
-        batches.append([Announcement(device, _json(device_config(config, gone)))])
+        batches.append([Announcement(device, _json(device_config(config, gone, board)))])
     batches += [[*stale, Announcement(device, MIGRATE)], current, [Announcement(device, "")]]
     return batches

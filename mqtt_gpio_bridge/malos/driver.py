@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar, Generic, TypeVar
 
 from ..core.concern import Concern, Hub
+from ..mqtt.topics import Topics
 from .link import MalosLink
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class Driver(Concern, Generic[UpdateT]):
 
     name: ClassVar[str]
     """The driver's name in log lines ("GPIO")."""
+    status_name: ClassVar[str | None] = None
+    """For a driver with a liveness topic of its own, `<base>/malos/<status_name>/status`
+    (`everloop`); the GPIO driver's is the bridge's `<base>/status`."""
 
     def __init__(self, hub: Hub, base_port: int) -> None:
         """A driver at `malos.host`, ports `base_port`..`base_port + 3`; opens nothing."""
@@ -72,6 +76,9 @@ class Driver(Concern, Generic[UpdateT]):
         """One keep-alive ping: MALOS stops a driver's updates without them."""
         self.link.ping()
 
+    def announce(self) -> None:
+        self._publish_liveness()
+
     def start(self) -> None:
         # Nothing is sent before the first update: after a MALOS restart any write resets
         # the driver's state from zeroed shadow registers, so what is there is read first.
@@ -89,11 +96,18 @@ class Driver(Concern, Generic[UpdateT]):
                 self.hub.stats.malos_restarts += 1
             self._was_up = True
             self.came_back(update)
+            self._publish_liveness()
             self.hub.driver_changed(self)
 
     def _lost(self) -> None:
         self.alive = False
+        self._publish_liveness()
         self.hub.driver_changed(self)
+
+    def _publish_liveness(self) -> None:
+        if self.status_name is not None:
+            topic = Topics(self.hub.config.mqtt.base_topic).driver_status(self.status_name)
+            self.hub.publish(topic, "online" if self.alive else "offline", qos=1, retain=True)
 
     def _check_updates(self) -> None:
         """Runs `offline_after` after the last update seen when it was scheduled."""

@@ -51,6 +51,32 @@ class Topics:
         segment = command_topic[len(prefix) : -len("/set")]
         return None if "/" in segment else segment
 
+    # -- the LED ring and the sensors ------------------------------------------------------------
+
+    @property
+    def everloop_set(self) -> str:
+        """Where commands for the LED ring arrive (Home Assistant's JSON light schema)."""
+        return f"{self.base}/everloop/set"
+
+    @property
+    def everloop_state(self) -> str:
+        """Retained JSON: what the bridge last showed on the ring."""
+        return f"{self.base}/everloop/state"
+
+    @property
+    def everloop_status(self) -> str:
+        """Refused LED ring commands, as JSON, not retained."""
+        return f"{self.base}/everloop/status"
+
+    def sensor_state(self, name: str) -> str:
+        """Retained value of one sensor (`temperature`)."""
+        return f"{self.base}/sensor/{name}/state"
+
+    def driver_status(self, driver: str) -> str:
+        """Retained `online` / `offline` of one MALOS driver (`everloop`, `humidity`): whether
+        it sends updates. Entities of that driver need it and `status` both."""
+        return f"{self.base}/malos/{driver}/status"
+
     # -- the bridge's own API (`service/`) --------------------------------------------------------
 
     @property

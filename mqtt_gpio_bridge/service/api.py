@@ -119,6 +119,7 @@ class BridgeApi(Concern):
             log_level=logging.getLevelName(BRIDGE_LOGGER.getEffectiveLevel()),
             started=self._started,
             last_driver_error=self._last_driver_error,
+            board=self.hub.board,
         )
 
     def health(self) -> dict[str, Any]:

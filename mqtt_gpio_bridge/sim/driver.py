@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import errno
 import itertools
 import logging
 import math
@@ -50,8 +51,9 @@ from ..errors import CodecError
 from ..malos.gpio.codec import ALL_PINS_MASK, PIN_COUNT
 from .codec import PinConfig, decode_pin_config, encode_levels
 
-if TYPE_CHECKING:  # everloop.py imports this module
+if TYPE_CHECKING:  # everloop.py and sensors.py import this module
     from .everloop import SimulatedEverloopDriver
+    from .sensors import SimulatedSensorDriver
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +230,24 @@ def _check_pin(pin: int) -> None:
         raise ValueError(f"pin {pin} is out of range 0..{PIN_COUNT - 1}")
 
 
+REBIND_WITHIN = 2.0
+"""Seconds a port still held by a driver that just stopped is tried again: ZeroMQ closes a
+socket in its I/O thread, after `close()` returns, so a driver restarted on the same ports at
+once (a MALOS restart in a test) can find them busy for a moment."""
+
+
+def _bind(socket: zmq.Socket[bytes], endpoint: str) -> None:
+    deadline = time.monotonic() + REBIND_WITHIN
+    while True:
+        try:
+            socket.bind(endpoint)
+            return
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise OSError(exc.errno, f"cannot bind {endpoint}: {exc.strerror}") from exc
+            time.sleep(0.01)
+
+
 class MalosProcess:
     """What every simulated MALOS driver shares: its four ports, bound and served by a
     background thread, `start()`/`stop()` (or `with`), and MalosBase's keep-alive rule.
@@ -290,11 +310,7 @@ class MalosProcess:
                 if kind == zmq.PUB:
                     socket.setsockopt(zmq.SNDHWM, PUB_SNDHWM)
             for offset, socket in enumerate(sockets):
-                endpoint = f"tcp://{self.host}:{self.base_port + offset}"
-                try:
-                    socket.bind(endpoint)
-                except zmq.ZMQError as exc:
-                    raise OSError(exc.errno, f"cannot bind {endpoint}: {exc.strerror}") from exc
+                _bind(socket, f"tcp://{self.host}:{self.base_port + offset}")
         except BaseException as exc:
             self._error = exc
             for socket in sockets:
@@ -513,7 +529,7 @@ commands: <pin> on | <pin> off | <pin> toggle   drive an input pin from outside
           <pin> double [<ms> <gap ms>]          two presses (default 120 ms, 150 ms apart)
           <pin> play <ms> <ms> ...              flip it now, then after each <ms> in turn
           show                                  levels and directions of all 16 pins
-                                                (and the LED ring, if simulated)
+                                                (and the LED ring and sensors, if simulated)
           help"""
 
 DOUBLE_PRESS_MS = 120.0
@@ -528,15 +544,27 @@ _MILLISECONDS = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
 
 def console_command(
-    driver: SimulatedDriver, line: str, everloop: SimulatedEverloopDriver | None = None
+    driver: SimulatedDriver,
+    line: str,
+    everloop: SimulatedEverloopDriver | None = None,
+    sensors: Sequence[SimulatedSensorDriver] = (),
 ) -> str:
     """Carry out one console line (e.g. "3 on") against the simulated board; return a reply.
 
-    With `everloop`, `show` also draws the LED ring.
+    With `everloop`, `show` also draws the LED ring. With `sensors`, lines starting with
+    `sensor` go to them (`sim.sensors.sensor_command`), `show` also says what each reads, and
+    the help lists the sensor commands.
     """
     words = line.lower().split()
     if not words:
         return ""
+    if words[0] == "sensor":
+        if not sensors:
+            return "no simulated sensors (start `simulate` with --sensors)"
+        # Imported here: sensors.py imports this module.
+        from .sensors import sensor_command
+
+        return sensor_command(sensors, line)
     if words == ["show"]:
         levels = driver.board.levels()
         direction = driver.board.direction
@@ -547,9 +575,13 @@ def console_command(
         ]
         if everloop is not None:
             rows.append(f"everloop {everloop.render()}")
+        if sensors:
+            from .sensors import sensor_command
+
+            rows.append(sensor_command(sensors, "sensor"))
         return "\n".join(rows)
     if len(words) < 2 or not words[0].isdecimal():
-        return CONSOLE_HELP
+        return _console_help(sensors)
     pin = int(words[0])
     command, arguments = words[1], words[2:]
     if command in ("on", "off", "toggle") and not arguments:
@@ -561,7 +593,17 @@ def console_command(
         return f"pin {pin} driven {_level_name(level)}{_output_note(driver, pin)}"
     if command in _PATTERN_USAGE:
         return _console_pattern(driver, pin, command, arguments)
-    return CONSOLE_HELP
+    return _console_help(sensors)
+
+
+def _console_help(sensors: Sequence[SimulatedSensorDriver]) -> str:
+    """CONSOLE_HELP, with the sensor commands before its last line (`help`) when they run."""
+    if not sensors:
+        return CONSOLE_HELP
+    from .sensors import SENSOR_COMMANDS
+
+    commands, last = CONSOLE_HELP.rsplit("\n", 1)
+    return f"{commands}\n{SENSOR_COMMANDS}\n{last}"
 
 
 def _console_pattern(driver: SimulatedDriver, pin: int, command: str, arguments: list[str]) -> str:

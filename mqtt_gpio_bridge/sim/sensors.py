@@ -19,23 +19,27 @@ matrix-malos-lib `MalosBase` does, and as described in the MALOS reference:
   driver still names the risk of index 0 ("Low"), and a calibrated humidity driver still
   reports `temperature_is_calibrated` and a calibrated temperature.
 
-The values a sensor reads are set from tests (`driver.set(humidity=45.5)`) or from the console
-(`sensor_command(drivers, "sensor humidity 45.5")`). Updates are built with the official
-classes (`sim/proto.py`), as MALOS builds them with the C++ classes of the same definitions.
+`sensor_drivers()` makes the four drivers of one board. The values a sensor reads are set from
+tests (`driver.set(humidity=45.5)`) or from the console (`sensor_command(drivers, "sensor
+humidity 45.5")`, to which `sim.driver.console_command` hands lines starting with `sensor`).
+Updates are built with the official classes (`sim/proto.py`), as MALOS builds them with the C++
+classes of the same definitions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import struct
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import zmq
 from google.protobuf.message import DecodeError
 
+from ..malos.sensors.codec import ImuUpdate
 from .driver import MalosProcess, whole_milliseconds
 from .proto import UV, DriverConfig, Humidity, Imu, Pressure
 
@@ -350,20 +354,8 @@ class SimulatedUvDriver(SimulatedSensorDriver):
         return frame
 
 
-IMU_VALUES = (
-    "yaw",
-    "pitch",
-    "roll",
-    "accel_x",
-    "accel_y",
-    "accel_z",
-    "gyro_x",
-    "gyro_y",
-    "gyro_z",
-    "mag_x",
-    "mag_y",
-    "mag_z",
-)
+IMU_VALUES = tuple(field.name for field in dataclasses.fields(ImuUpdate))
+"""What the IMU reads: `sense.Imu`'s fields, yaw .. mag_z, as the bridge's codec names them."""
 
 
 class SimulatedImuDriver(SimulatedSensorDriver):
@@ -382,11 +374,43 @@ class SimulatedImuDriver(SimulatedSensorDriver):
         return frame
 
 
-SENSOR_HELP = """\
-commands: sensor                           what every sensor reads
-          sensor <value> <number>          set what a sensor reads, e.g. sensor humidity 45.5
-          sensor <driver> <value> <number> the same for a value two sensors read,
-                                           e.g. sensor pressure temperature 19.5"""
+def sensor_drivers(
+    host: str = "127.0.0.1", board: str = CREATOR, ports: Mapping[str, int] | None = None
+) -> list[SimulatedSensorDriver]:
+    """The four sensor drivers of one board, not started: humidity, pressure, UV, IMU.
+
+    Args:
+        host: interface to bind.
+        board: "creator", or "voice" (the updates carry zeros).
+        ports: base ports by driver ("humidity", "pressure", "uv", "imu"); a driver left out
+            gets its MALOS port.
+
+    Raises:
+        ValueError: for a board other than "creator" or "voice", or a driver name not above.
+    """
+    classes: list[type[SimulatedSensorDriver]] = [
+        SimulatedHumidityDriver,
+        SimulatedPressureDriver,
+        SimulatedUvDriver,
+        SimulatedImuDriver,
+    ]
+    chosen = dict(ports or {})
+    unknown = sorted(set(chosen) - {cls.name.lower() for cls in classes})
+    if unknown:
+        names = ", ".join(cls.name.lower() for cls in classes)
+        raise ValueError(f"no sensor driver {', '.join(unknown)} (there are {names})")
+    return [cls(host, chosen.get(cls.name.lower()), board=board) for cls in classes]
+
+
+SENSOR_COMMANDS = """\
+          sensor                                what every sensor reads
+          sensor <value> <number>               set what a sensor reads, e.g.
+                                                sensor humidity 45.5
+          sensor <driver> <value> <number>      the same for a value two sensors read,
+                                                e.g. sensor pressure temperature 19.5"""
+"""The sensor commands, as lines of the simulator's console help (`sim.driver.CONSOLE_HELP`)."""
+
+SENSOR_HELP = "commands: " + SENSOR_COMMANDS.lstrip()
 
 _ALIASES = {"uv": "uv_index"}
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -447,6 +471,7 @@ __all__ = [
     "DEFAULT_PRESSURE_PORT",
     "DEFAULT_UV_PORT",
     "IMU_VALUES",
+    "SENSOR_COMMANDS",
     "SENSOR_HELP",
     "STANDARD_SEA_LEVEL_PRESSURE",
     "VOICE",
@@ -462,4 +487,5 @@ __all__ = [
     "float32",
     "oms_risk",
     "sensor_command",
+    "sensor_drivers",
 ]
