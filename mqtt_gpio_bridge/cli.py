@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         "for a config, and which stale ones it clears; connects to nothing.",
     )
     announce.add_argument("--config", required=True, help="YAML config file")
+    announce.add_argument(
+        "--board",
+        choices=("creator", "voice"),
+        default="creator",
+        help="the board found (the device's model, and sensors on a Creator only); default creator",
+    )
 
     simulate = _command(
         commands,
@@ -207,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "health":
             return _health(args.config, args.timeout)
         if args.command == "discovery":
-            return _discovery(args.config)
+            return _discovery(args.config, args.board)
         if args.command == "simulate":
             sensor_ports = {
                 sensor: getattr(args, f"{sensor}_port")
@@ -280,7 +286,7 @@ def _health(config_path: str, timeout: float) -> int:
     return 0 if status == "online" else 1
 
 
-def _discovery(config_path: str) -> int:
+def _discovery(config_path: str, board: str = "creator") -> int:
     import json
 
     from .config import load_config
@@ -293,7 +299,9 @@ def _discovery(config_path: str) -> int:
             "run left is cleared, per-entity configs are left alone"
         )
         return 0
-    for announcement in announcements(config):
+    # The board is known only with a section that pings the LED ring's driver.
+    found = board.capitalize() if config.everloop or config.sensors else None
+    for announcement in announcements(config, found):
         print(f"{announcement.topic} (retained)")
         print(json.dumps(json.loads(announcement.payload), indent=2, ensure_ascii=False))
         print()

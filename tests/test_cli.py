@@ -585,6 +585,26 @@ def test_discovery_prints_the_exact_topics_and_payloads(tmp_path: Path) -> None:
     assert f'"unique_id": "{node}_gpio0"' in result.stdout
 
 
+def test_discovery_prints_the_light_and_the_sensors_of_the_board_asked_for(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, 1883, 20049)
+    document = yaml.safe_load(config.path.read_text())
+    document |= {"everloop": None, "sensors": {"enabled": ["temperature"]}}
+    config.path.write_text(yaml.safe_dump(document))
+    creator = run_cli("discovery", "--config", str(config.path))
+    voice = run_cli("discovery", "--config", str(config.path), "--board", "voice")
+
+    assert creator.returncode == voice.returncode == 0, creator.stderr + voice.stderr
+    node = document["homeassistant"]["node_id"]
+    for result in (creator, voice):
+        assert f'"unique_id": "{node}_everloop"' in result.stdout
+    assert f'"unique_id": "{node}_temperature"' in creator.stdout
+    assert '"model": "MATRIX Creator"' in creator.stdout
+    assert f'"unique_id": "{node}_temperature"' not in voice.stdout
+    assert '"model": "MATRIX Voice"' in voice.stdout
+
+
 def test_discovery_off_says_nothing_is_published(tmp_path: Path) -> None:
     config = write_config(tmp_path, 1883, 20049)
     document = yaml.safe_load(config.path.read_text())

@@ -1862,3 +1862,95 @@ pins:
 
 def test_summarize_names_the_servo_driver_only_when_a_pin_is_a_servo(tmp_path: Path) -> None:
     assert not any("servo" in line for line in summarize(load_config(write(tmp_path, MINIMAL))))
+
+
+# -- the LED ring and the sensors -------------------------------------------------------------
+
+
+def test_everloop_and_sensors_are_absent_unless_named_and_empty_means_defaults(
+    tmp_path: Path,
+) -> None:
+    assert (
+        load_config(write(tmp_path, MINIMAL)).everloop,
+        load_config(write(tmp_path, MINIMAL)).sensors,
+    ) == (None, None)
+    config = load_config(write(tmp_path, "everloop:\nsensors:\n" + MINIMAL))
+    assert config.everloop is not None and config.sensors is not None
+    assert (config.everloop.fps, config.everloop.on_stop) == (20, "off")
+    assert config.sensors.enabled == (
+        "humidity",
+        "temperature",
+        "pressure",
+        "uv_index",
+        "yaw",
+        "pitch",
+        "roll",
+    )
+    assert (config.sensors.update_interval, config.sensors.publish_every) == (2.0, 300.0)
+    assert config.sensors.calibrate_temperature is None
+    assert (config.sensors.threshold("temperature"), config.sensors.threshold("pressure")) == (
+        0.1,
+        10.0,
+    )
+    config = load_config(
+        write(tmp_path, "sensors: {thresholds: {pressure: 50}, enabled: uv_index}\n" + MINIMAL)
+    )
+    assert config.sensors is not None
+    assert (config.sensors.threshold("pressure"), config.sensors.enabled) == (50.0, ("uv_index",))
+    assert config.malos.driver_ports() == [
+        ("base_port", 20049),
+        ("servo_port", 20045),
+        ("everloop_port", 20021),
+        ("humidity_port", 20017),
+        ("pressure_port", 20025),
+        ("uv_port", 20029),
+        ("imu_port", 20013),
+    ]
+
+
+def test_everloop_and_sensor_mistakes_name_their_keys(tmp_path: Path) -> None:
+    text = (
+        """\
+everloop: {fps: 40, on_stop: maybe}
+sensors:
+  enabled: [temprature, humidity, humidity]
+  thresholds: {humidity: -1, colour: 2}
+  publish_every: 0.5
+  calibrate_temperature: 200
+malos: {everloop_port: 20050, imu_port: 20019}
+"""
+        + MINIMAL
+    )
+    problems = problems_of(tmp_path, text)
+    assert "everloop.fps: 40 is out of range 1..30" in problems
+    assert "everloop.on_stop: must be 'off' or 'keep', got 'maybe'" in problems
+    assert any(
+        p.startswith("sensors.enabled: 'temprature' is not a sensor (did you mean 'temperature'?")
+        for p in problems
+    )
+    assert any(p.startswith("sensors.thresholds") for p in problems)
+    assert "sensors.publish_every: must be at least 1 seconds, got 0.5" in problems
+    assert any(p.startswith("sensors.calibrate_temperature: must be the room's") for p in problems)
+    assert (
+        "malos.everloop_port: the Everloop driver's ports 20050..20053 overlap the GPIO driver's "
+        "20049..20052 (malos.base_port); each driver needs four ports of its own"
+    ) in problems
+    assert (
+        "malos.imu_port: the IMU driver's ports 20019..20022 overlap the humidity driver's "
+        "20017..20020 (malos.humidity_port); each driver needs four ports of its own"
+    ) in problems
+
+
+def test_a_sensor_listed_twice_and_publish_every_below_the_interval_are_refused(
+    tmp_path: Path,
+) -> None:
+    text = "sensors: {enabled: [humidity, humidity], update_interval: 10, publish_every: 5}\n"
+    assert problems_of(tmp_path, text + MINIMAL) == ["sensors.enabled: 'humidity' is listed twice"]
+    text = "sensors: {update_interval: 10, publish_every: 5}\n"
+    assert problems_of(tmp_path, text + MINIMAL) == [
+        "sensors.publish_every: must be at least sensors.update_interval (10 s)"
+    ]
+    text = "sensors: {thresholds: {humidity: -1}}\n"
+    assert problems_of(tmp_path, text + MINIMAL) == [
+        "sensors.thresholds.humidity: must be a number >= 0 (0: publish every change), got -1"
+    ]

@@ -60,6 +60,12 @@ DIAGNOSTICS = [
 """The board's two diagnostic entities, after the pins' in the `entity` form."""
 
 
+def as_document(config: BridgeConfig) -> dict[str, Any]:
+    """A config as the document that makes it again: its sections, without those it lacks
+    (`everloop: null` in a document means "the LED ring, with the defaults")."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if v is not None}
+
+
 def kitchen(pins: list[dict[str, Any]] = PINS, **ha: Any) -> BridgeConfig:
     return parse_config(
         {
@@ -269,6 +275,92 @@ def test_the_model_names_the_board_found_unless_the_user_chose_one() -> None:
     assert set(entity) == {"MATRIX Voice"}
 
 
+def sensing(mode: str = "device") -> BridgeConfig:
+    return parse_config(
+        {
+            "mqtt": {"base_topic": "matrix/kitchen", "qos": 1},
+            "homeassistant": {"node_id": "kitchen", "discovery_mode": mode},
+            "pins": PINS[:1],
+            "sensors": {"enabled": ["pressure", "temperature", "uv_index"]},
+        }
+    )
+
+
+def availability_of(driver: str) -> dict[str, Any]:
+    return {
+        "availability": [
+            *AVAILABILITY,
+            {
+                "topic": f"matrix/kitchen/malos/{driver}/status",
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            },
+        ],
+        "availability_mode": "all",
+    }
+
+
+def test_sensor_configs_are_exact_and_exist_on_a_creator_only() -> None:
+    components = json.loads(announcements(sensing(), "Creator")[0].payload)["cmps"]
+    assert components["temperature"] == {
+        "p": "sensor",
+        "name": "Temperature",
+        "unique_id": "kitchen_temperature",
+        "state_topic": "matrix/kitchen/sensor/temperature/state",
+        "device_class": "temperature",
+        "unit_of_measurement": "°C",
+        "state_class": "measurement",
+        "suggested_display_precision": 1,
+        **availability_of("humidity"),
+    }
+    assert components["pressure"] == {
+        "p": "sensor",
+        "name": "Pressure",
+        "unique_id": "kitchen_pressure",
+        "state_topic": "matrix/kitchen/sensor/pressure/state",
+        "device_class": "pressure",
+        "value_template": "{{ (value | float / 100) | round(2) }}",
+        "unit_of_measurement": "hPa",
+        "state_class": "measurement",
+        "suggested_display_precision": 1,
+        **availability_of("pressure"),
+    }
+    assert components["uv_index"] == {
+        "p": "sensor",
+        "name": "UV index",
+        "unique_id": "kitchen_uv_index",
+        "state_topic": "matrix/kitchen/sensor/uv_index/state",
+        "unit_of_measurement": "UV index",
+        "state_class": "measurement",
+        "suggested_display_precision": 1,
+        "icon": "mdi:sun-wireless",
+        "json_attributes_topic": "matrix/kitchen/sensor/uv_index/attributes",
+        **availability_of("uv"),
+    }
+    for board in (None, "Voice"):
+        payload = json.loads(announcements(sensing(), board)[0].payload)
+        assert [k for k, c in payload["cmps"].items() if c["p"] == "sensor"] == ["last_error"]
+    topics = [a.topic for a in announcements(sensing("entity"), "Creator")]
+    assert "homeassistant/sensor/kitchen/temperature/config" in topics
+
+
+def test_sensor_configs_of_an_earlier_run_are_stale_only_when_disabled() -> None:
+    retained = {a.topic for a in announcements(sensing("entity"), "Creator")}
+    assert stale_topics(sensing("entity"), retained, "Creator") == []
+    fewer = parse_config(
+        {
+            "mqtt": {"base_topic": "matrix/kitchen", "qos": 1},
+            "homeassistant": {"node_id": "kitchen", "discovery_mode": "entity"},
+            "pins": PINS[:1],
+            "sensors": {"enabled": ["temperature"]},
+        }
+    )
+    assert stale_topics(fewer, retained, "Creator") == [
+        "homeassistant/sensor/kitchen/pressure/config",
+        "homeassistant/sensor/kitchen/uv_index/config",
+    ]
+
+
 def test_a_servo_pin_made_an_output_leaves_a_stale_number() -> None:
     config = kitchen([{"pin": 5, "mode": "output"}, {"pin": 6, "mode": "servo"}])
     retained = {
@@ -294,17 +386,21 @@ def test_discovery_off_publishes_nothing_and_clears_only_a_device_config() -> No
     ]
 
 
-def test_stale_topics_only_touch_this_nodes_gpio_entities() -> None:
+def test_stale_topics_only_touch_this_nodes_own_entities() -> None:
     config = kitchen()
     retained = {
         "homeassistant/switch/kitchen/gpio0/config",  # still configured
         "homeassistant/binary_sensor/kitchen/gpio0/config",  # pin 0 became an output
         "homeassistant/switch/kitchen/gpio9/config",  # removed
         "homeassistant/switch/garage/gpio9/config",  # another node
-        "homeassistant/sensor/kitchen/temperature/config",  # not ours to judge
+        "homeassistant/sensor/kitchen/temperature/config",  # the `sensors` section removed
+        "homeassistant/light/kitchen/everloop/config",  # the `everloop` section removed
+        "homeassistant/sensor/kitchen/cpu_temperature/config",  # not ours to judge
     }
     assert stale_topics(config, retained) == [
         "homeassistant/binary_sensor/kitchen/gpio0/config",
+        "homeassistant/light/kitchen/everloop/config",
+        "homeassistant/sensor/kitchen/temperature/config",
         "homeassistant/switch/kitchen/gpio9/config",
     ]
 
@@ -552,8 +648,7 @@ def test_stale_entities_are_cleared_at_start_and_other_nodes_are_untouched(
 
     # Second run: pin 5 removed, pin 3 became an output.
     second = parse_config(
-        dataclasses.asdict(first)
-        | {"pins": [{"pin": 0, "mode": "output"}, {"pin": 3, "mode": "output"}]}
+        as_document(first) | {"pins": [{"pin": 0, "mode": "output"}, {"pin": 3, "mode": "output"}]}
     )
     start_bridge(second)
     probe.wait_for(discovery_topic(first, "switch", 5), "")
@@ -729,7 +824,7 @@ def test_a_pin_removed_leaves_the_device_config_after_a_removal_of_its_own(
 ) -> None:
     before = bridge_config(broker, malos_port, [*PINS, {"pin": 6, "mode": "output"}])
     first_run(start_bridge, before, probe)
-    after = parse_config(dataclasses.asdict(before) | {"pins": PINS})
+    after = parse_config(as_document(before) | {"pins": PINS})
     [current] = announcements(after)
     probe.subscribe(current.topic)
     start_bridge(after)

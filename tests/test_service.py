@@ -46,6 +46,7 @@ INFO_KEYS = {
     "drivers",
     "board",
     "pins",
+    "sensors",
     "log_level",
     "started",
     "last_driver_error",
@@ -60,6 +61,7 @@ HEALTH_KEYS = {
     "malos_restarts",
     "broker_reconnects",
     "events_published",
+    "sensor_values",
 }
 RELAY = {"pin": 0, "mode": "output", "name": "Relay", "initial": "off"}
 BUTTON = {"pin": 3, "mode": "input", "name": "Button"}
@@ -369,6 +371,7 @@ def test_health_payload_counts() -> None:
         "malos_restarts": 0,
         "broker_reconnects": 0,
         "events_published": 0,
+        "sensor_values": 0,
     }
 
 

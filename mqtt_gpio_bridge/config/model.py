@@ -9,6 +9,7 @@ docs/configuration.md). Direct construction checks the cross-field rules in `__p
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import re
@@ -387,13 +388,18 @@ def _sensor_names(value: object, key: str) -> tuple[str, ...]:
     for item in items:
         word = _word(item, key)
         if not isinstance(word, str) or word not in SENSORS:
-            raise vol.Invalid(
-                f"{_describe(item)} is not a sensor; the sensors are {', '.join(SENSORS)}"
-            )
+            raise vol.Invalid(_not_a_sensor(item))
         if word in chosen:
             raise vol.Invalid(f"{word!r} is listed twice")
         chosen.append(word)
     return tuple(chosen)
+
+
+def _not_a_sensor(value: object) -> str:
+    """The problem with a name that is not a sensor's, with the nearest one if any."""
+    close = difflib.get_close_matches(str(value).lower(), list(SENSORS), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{_describe(value)} is not a sensor ({hint}the sensors are {', '.join(SENSORS)})"
 
 
 @_shows("mapping of sensor name to a number >= 0")
@@ -405,17 +411,15 @@ def _thresholds(value: object, key: str) -> dict[str, float]:
     chosen: dict[str, float] = {}
     for name, threshold in value.items():
         if name not in SENSORS:
-            raise vol.Invalid(
-                f"{_describe(name)} is not a sensor; the sensors are {', '.join(SENSORS)}"
-            )
+            raise vol.Invalid(_not_a_sensor(name))
         if (
             not isinstance(threshold, int | float)
             or isinstance(threshold, bool)
             or not 0 <= threshold < math.inf
         ):
             raise vol.Invalid(
-                f"{name}: must be a number >= 0 (0: publish every change), got "
-                f"{_describe(threshold)}"
+                f"must be a number >= 0 (0: publish every change), got {_describe(threshold)}",
+                path=[name],
             )
         chosen[name] = float(threshold)
     return chosen

@@ -67,6 +67,27 @@ def summarize(config: BridgeConfig) -> list[str]:
         lines.append(
             f"link: pin {link.input} {link.trigger} -> pin {link.output} {link.action}{duration}"
         )
+    if config.everloop is not None or config.sensors is not None:
+        port = malos.everloop_port
+        use = "the LED ring" if config.everloop is not None else "only to tell the board"
+        lines.append(f"malos everloop driver {malos.host}:{port}..{port + 3} ({use})")
+    if config.everloop is not None:
+        lines.append(
+            f"everloop: light on {topics.everloop_state}, commands on {topics.everloop_set} "
+            f"(effects at {config.everloop.fps} fps, {config.everloop.on_stop} on stop)"
+        )
+    if config.sensors is not None:
+        sensors = config.sensors
+        lines.append(
+            f"sensors on a MATRIX Creator: {', '.join(sensors.enabled)} -> "
+            f"{topics.sensor_state('<name>')}, read every {sensors.update_interval:g} s, "
+            f"published on a change or every {sensors.publish_every:g} s"
+            + (
+                f", temperature calibrated to {sensors.calibrate_temperature:g} °C"
+                if sensors.calibrate_temperature is not None
+                else ""
+            )
+        )
     if ha.discovery:
         lines.append(
             f"home assistant discovery on ({ha.discovery_mode} form), prefix {ha.prefix}, "

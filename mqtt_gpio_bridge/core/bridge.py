@@ -23,6 +23,7 @@ from ..homeassistant.announcer import HomeAssistant
 from ..malos.driver import Driver
 from ..malos.everloop.driver import EverloopDriver
 from ..malos.gpio.driver import GpioDriver
+from ..malos.sensors.driver import sensor_drivers
 from ..malos.servo.driver import ServoDriver
 from ..malos.servo.former import FormerServos
 from ..mqtt.connection import Message, topic_matches
@@ -81,6 +82,11 @@ class Bridge:
             self.everloop = EverloopDriver(self)
             self.drivers.append(self.everloop)
             malos.append(self.everloop)
+        if config.sensors is not None:
+            # After the ring's driver: a sensor value is published once it told a Creator.
+            sensors = sensor_drivers(self, lambda: self.board)
+            self.drivers += sensors
+            malos += sensors
         self.concerns: list[Concern] = [*self.drivers]
         if any(spec.is_servo for spec in config.pins):
             # After the GPIO driver: told of its coming back once its pins are configured.

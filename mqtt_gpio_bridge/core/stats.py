@@ -18,6 +18,7 @@ class Stats:
         "driver_updates",
         "events_published",
         "malos_restarts",
+        "sensor_values",
     )
 
     def __init__(self) -> None:
@@ -36,6 +37,8 @@ class Stats:
         """Broker sessions after the first."""
         self.events_published = 0
         """Press events published on `<base>/gpio/<pin>/event`."""
+        self.sensor_values = 0
+        """Sensor values published on `<base>/sensor/<name>/state`."""
 
 
 __all__ = ["Stats"]

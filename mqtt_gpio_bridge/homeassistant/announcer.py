@@ -54,6 +54,10 @@ class HomeAssistant(Concern):
         self._birth_timer: Timer | None = None
         self._board: str | None = None
         """The board the configs announced name (None: not known then)."""
+        self._waiting: object | None = None
+        """The session whose plan waits for the board (sensors need it: no sensor entity
+        exists before the board is known to be a Creator)."""
+        self._said_waiting = False
 
     def routes(self) -> Iterable[Route]:
         # The own configs are subscribed for a moment at each connection only (`connected`).
@@ -69,6 +73,7 @@ class HomeAssistant(Concern):
         # the plan runs.
         self._found.clear()
         self._ready = False
+        self._waiting = None
         for topic_filter in self._own_filters:
             self.hub.subscribe(topic_filter, qos=1)
         session = self.hub.session_token()
@@ -85,7 +90,12 @@ class HomeAssistant(Concern):
         self._publish(discovery.announcements(self.hub.config, self._board))
 
     def driver_changed(self, driver: Driver[Any]) -> None:
-        # The LED ring's driver told the board: the device's model names it.
+        # The LED ring's driver told the board: the device's model names it, and the sensors
+        # exist on a Creator only.
+        if self._waiting is not None and self.hub.board is not None:
+            session, self._waiting = self._waiting, None
+            self._run_plan(session)
+            return
         if self._ready and self.hub.board != self._board:
             logger.info("the board is a MATRIX %s: announced again", self.hub.board)
             self.announce()
@@ -117,6 +127,15 @@ class HomeAssistant(Concern):
     def _run_plan(self, session: object | None) -> None:
         if session is None or self.hub.session_token() is not session:
             return  # that session ended; the next one looks again
+        if self.hub.config.sensors is not None and self.hub.board is None:
+            if not self._said_waiting:
+                self._said_waiting = True
+                logger.info(
+                    "Home Assistant discovery waits for the MALOS Everloop driver to tell the "
+                    "board (sensor entities exist on a MATRIX Creator only)"
+                )
+            self._waiting = session
+            return
         for topic_filter in self._own_filters:
             self.hub.unsubscribe(topic_filter)
         self._board = self.hub.board

@@ -31,6 +31,7 @@ from .. import __version__
 from ..config import BridgeConfig, PinSpec
 from ..config.model import DEFAULT_MODEL
 from ..malos.everloop.light import EFFECTS
+from ..malos.sensors.catalog import SENSORS, SensorKind
 from ..mqtt.topics import Topics
 
 MANUFACTURER = "MATRIX Labs"
@@ -46,8 +47,13 @@ LAST_ERROR = "last_error"
 """Object ids of the board's two diagnostic entities."""
 EVERLOOP = "everloop"
 """Object id of the LED ring's light."""
-_OBJECT_ID = re.compile(rf"gpio[0-9]{{1,2}}|{MALOS_LINK}|{LAST_ERROR}|{EVERLOOP}")
-BOARD_MODELS = {"Creator": "MATRIX Creator", "Voice": "MATRIX Voice"}
+_OBJECT_ID = re.compile("|".join([r"gpio[0-9]{1,2}", MALOS_LINK, LAST_ERROR, EVERLOOP, *SENSORS]))
+_DISPLAY: dict[tuple[str | None, str | None], str] = {
+    ("Pa", "hPa"): "{{ (value | float / 100) | round(2) }}"
+}
+"""How a value published in one unit is shown in another in Home Assistant."""
+CREATOR = "Creator"
+BOARD_MODELS = {CREATOR: "MATRIX Creator", "Voice": "MATRIX Voice"}
 """The device's model once the board is known (unless `homeassistant.model` is set to something
 else than its default)."""
 _LAST_ERROR_TEMPLATE = (
@@ -253,9 +259,39 @@ def _light_fields(config: BridgeConfig) -> dict[str, Any]:
     }
 
 
-def _entities(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
+def _sensor_fields(config: BridgeConfig, kind: SensorKind) -> dict[str, Any]:
+    """One sensor value of the board: a `sensor` entity, available with its MALOS driver."""
+    topics = Topics(config.mqtt.base_topic)
+    fields: dict[str, Any] = {
+        "name": kind.label,
+        "unique_id": f"{config.homeassistant.node_id}_{kind.name}",
+        "state_topic": topics.sensor_state(kind.name),
+    }
+    if kind.device_class is not None:
+        fields["device_class"] = kind.device_class
+    unit = kind.unit
+    template = _DISPLAY.get((kind.unit, kind.display_unit))
+    if template is not None:
+        fields["value_template"] = template
+        unit = kind.display_unit
+    fields |= {
+        "unit_of_measurement": unit,
+        "state_class": "measurement",
+        "suggested_display_precision": kind.suggested_display_precision,
+    }
+    if kind.icon is not None:
+        fields["icon"] = kind.icon
+    if kind.name == "uv_index":
+        fields["json_attributes_topic"] = topics.sensor_attributes(kind.name)
+    return fields | _driver_availability(config, kind.driver)
+
+
+def _entities(
+    config: BridgeConfig, board: str | None = None
+) -> list[tuple[str, str, dict[str, Any]]]:
     """(component, key, own fields) of every entity, pins first; `key` is the object id of
-    its per-entity topic and its key in the device config's `cmps`."""
+    its per-entity topic and its key in the device config's `cmps`. Sensors only once the
+    `board` is known to be a Creator."""
     found = []
     for spec in config.pins:
         found.append((component(spec), f"gpio{spec.pin}", _pin_fields(config, spec)))
@@ -263,7 +299,16 @@ def _entities(config: BridgeConfig) -> list[tuple[str, str, dict[str, Any]]]:
             found.append((EVENT, f"gpio{spec.pin}_{EVENT}", _event_fields(config, spec)))
     if config.everloop is not None:
         found.append((LIGHT, EVERLOOP, _light_fields(config)))
+    if board == CREATOR:
+        found += [(SENSOR, kind.name, _sensor_fields(config, kind)) for kind in _enabled(config)]
     return found + _diagnostics(config)
+
+
+def _enabled(config: BridgeConfig) -> list[SensorKind]:
+    """The sensor values enabled, in the catalog's order."""
+    if config.sensors is None:
+        return []
+    return [kind for name, kind in SENSORS.items() if name in config.sensors.enabled]
 
 
 def _entity_configs(
@@ -275,7 +320,7 @@ def _entity_configs(
     return [
         # The event entity's topic has the pin's object id: <prefix>/event/<node>/gpio<pin>.
         (f"{ha.prefix}/{kind}/{ha.node_id}/{key.removesuffix('_' + EVENT)}/config", common | fields)
-        for kind, key, fields in _entities(config)
+        for kind, key, fields in _entities(config, board)
     ]
 
 
@@ -287,7 +332,7 @@ def device_config(
     their platform, which Home Assistant removes. `board` ("Creator", "Voice"): the board
     found, which names the device's model."""
     components: dict[str, dict[str, Any]] = {
-        key: {"p": kind, **fields} for kind, key, fields in _entities(config)
+        key: {"p": kind, **fields} for kind, key, fields in _entities(config, board)
     }
     for key, kind in (removed or {}).items():
         components[key] = {"p": kind}
@@ -340,11 +385,11 @@ def _own_entity_topics(config: BridgeConfig, topics: Iterable[str]) -> list[str]
     return own
 
 
-def stale_topics(config: BridgeConfig, retained: set[str]) -> list[str]:
+def stale_topics(config: BridgeConfig, retained: set[str], board: str | None = None) -> list[str]:
     """Per-entity topics of this node found retained that no pin owns in the `entity` form: a
     pin removed from the config, one that changed mode, or an input whose `events` were
     removed."""
-    wanted = {topic for topic, _ in _entity_configs(config)}
+    wanted = {topic for topic, _ in _entity_configs(config, board)}
     return _own_entity_topics(config, retained - wanted)
 
 
@@ -388,12 +433,12 @@ def plan(
     previous = _device_components(found[device]) if device in found else None
     if not ha.discovery:
         return [[Announcement(device, "")]] if device in found else []
-    wanted = {key for _, key, _ in _entities(config)}
+    wanted = {key for _, key, _ in _entities(config, board)}
     gone = {key: kind for key, kind in (previous or {}).items() if key not in wanted}
     current = announcements(config, board)
     if ha.discovery_mode == DEVICE:
         old = _own_entity_topics(config, found)
-        wanted_topics = {topic for topic, _ in _entity_configs(config)}
+        wanted_topics = {topic for topic, _ in _entity_configs(config, board)}
         migrating = [topic for topic in old if topic in wanted_topics]
         first = [Announcement(t, "") for t in old if t not in wanted_topics]
         first += [Announcement(t, MIGRATE) for t in migrating]
@@ -402,7 +447,7 @@ def plan(
         last = [Announcement(t, "") for t in migrating]
         return [batch for batch in (first, current, last) if batch]
     batches: list[list[Announcement]] = []
-    stale = [Announcement(t, "") for t in stale_topics(config, set(found))]
+    stale = [Announcement(t, "") for t in stale_topics(config, set(found), board)]
     if previous is None:
         # A device topic that holds no config is what a rollback cut short left: cleared.
         leftover = [Announcement(device, "")] if device in found else []

@@ -47,6 +47,8 @@ class Driver(Concern, Generic[UpdateT]):
         super().__init__(hub)
         self.link = MalosLink(hub.config.malos.host, base_port, self.name)
         self.alive = False
+        self.offline_after = hub.config.malos.offline_after
+        """Seconds without an update before the driver is taken for gone."""
         self._was_up = False
         self._last_update = 0.0
 
@@ -83,7 +85,7 @@ class Driver(Concern, Generic[UpdateT]):
         # Nothing is sent before the first update: after a MALOS restart any write resets
         # the driver's state from zeroed shadow registers, so what is there is read first.
         self._last_update = self.hub.timers.clock()
-        self.hub.timers.call_later(self.hub.config.malos.offline_after, self._check_updates)
+        self.hub.timers.call_later(self.offline_after, self._check_updates)
 
     # -- liveness --------------------------------------------------------------------------------
 
@@ -111,7 +113,7 @@ class Driver(Concern, Generic[UpdateT]):
 
     def _check_updates(self) -> None:
         """Runs `offline_after` after the last update seen when it was scheduled."""
-        timers, offline_after = self.hub.timers, self.hub.config.malos.offline_after
+        timers, offline_after = self.hub.timers, self.offline_after
         due = self._last_update + offline_after
         if timers.clock() >= due:
             if self.alive:

@@ -72,6 +72,10 @@ class Topics:
         """Retained value of one sensor (`temperature`)."""
         return f"{self.base}/sensor/{name}/state"
 
+    def sensor_attributes(self, name: str) -> str:
+        """Retained JSON beside a sensor's value (the UV index's risk word)."""
+        return f"{self.base}/sensor/{name}/attributes"
+
     def driver_status(self, driver: str) -> str:
         """Retained `online` / `offline` of one MALOS driver (`everloop`, `humidity`): whether
         it sends updates. Entities of that driver need it and `status` both."""

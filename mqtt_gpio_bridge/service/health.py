@@ -53,6 +53,7 @@ def health_payload(
         "malos_restarts": stats.malos_restarts,
         "broker_reconnects": stats.broker_reconnects,
         "events_published": stats.events_published,
+        "sensor_values": stats.sensor_values,
     }
 
 

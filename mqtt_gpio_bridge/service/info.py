@@ -62,6 +62,15 @@ def drivers_summary(drivers: Iterable[DriverState]) -> dict[str, dict[str, Any]]
     return summary
 
 
+def sensors_summary(config: BridgeConfig, board: str | None) -> dict[str, Any] | None:
+    """The sensors enabled and whether the board has them (None while it is not known; only a
+    MATRIX Creator has); None without a `sensors` section."""
+    if config.sensors is None:
+        return None
+    present = None if board is None else board == "Creator"
+    return {"enabled": list(config.sensors.enabled), "present": present}
+
+
 def info_payload(
     config: BridgeConfig,
     *,
@@ -90,10 +99,18 @@ def info_payload(
         "drivers": drivers_summary(drivers),
         "board": board,
         "pins": [pin_summary(spec) for spec in config.pins],
+        "sensors": sensors_summary(config, board),
         "log_level": log_level,
         "started": started,
         "last_driver_error": None if last_driver_error is None else dict(last_driver_error),
     }
 
 
-__all__ = ["LIBRARIES", "DriverState", "info_payload", "library_versions", "pin_summary"]
+__all__ = [
+    "LIBRARIES",
+    "DriverState",
+    "info_payload",
+    "library_versions",
+    "pin_summary",
+    "sensors_summary",
+]

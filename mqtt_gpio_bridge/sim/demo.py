@@ -18,13 +18,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import BridgeConfig, load_config
 from ..core.bridge import serve
 from ..errors import ConfigError
-from .driver import CONSOLE_HELP, SimulatedDriver, console_command
+from ..malos.sensors.catalog import DRIVERS as SENSOR_DRIVERS
+from .driver import CONSOLE_HELP, MalosProcess, SimulatedDriver, console_command
+from .everloop import SimulatedEverloopDriver
+from .sensors import SimulatedSensorDriver, sensor_drivers
 from .servo import SimulatedServoDriver
 
 logger = logging.getLogger(__name__)
@@ -229,9 +233,13 @@ class EmbeddedBroker:
         self._thread.join(BROKER_STOP_TIMEOUT)
 
 
-def _console(driver: SimulatedDriver) -> None:
+def _console(
+    driver: SimulatedDriver,
+    everloop: SimulatedEverloopDriver | None,
+    sensors: Sequence[SimulatedSensorDriver],
+) -> None:
     for line in sys.stdin:
-        reply = console_command(driver, line)
+        reply = console_command(driver, line, everloop, sensors)
         if reply:
             print(reply, flush=True)
 
@@ -265,17 +273,26 @@ def run_demo(config_path: str | None, mqtt_port: int, broker_kind: str = "auto")
     if isinstance(broker, str):
         print(f"cannot run the demo: {broker}", file=err)
         return 1
-    driver = SimulatedDriver(config.malos.host, config.malos.base_port)
-    servo = None
+    malos = config.malos
+    driver = SimulatedDriver(malos.host, malos.base_port)
+    processes: list[MalosProcess] = [driver]
     if any(spec.is_servo for spec in config.pins):
-        servo = SimulatedServoDriver(config.malos.host, config.malos.servo_port, driver.board)
+        processes.append(SimulatedServoDriver(malos.host, malos.servo_port, driver.board))
+    everloop = None
+    if config.everloop is not None or config.sensors is not None:
+        everloop = SimulatedEverloopDriver(malos.host, malos.everloop_port)
+        processes.append(everloop)
+    sensors: list[SimulatedSensorDriver] = []
+    if config.sensors is not None:
+        ports = {name: getattr(malos, f"{name}_port") for name in SENSOR_DRIVERS}
+        sensors = sensor_drivers(malos.host, ports=ports)
+        processes += sensors
     try:
-        driver.start()
-        if servo is not None:
-            servo.start()
+        for process in processes:
+            process.start()
     except OSError as exc:
         print(f"cannot start the simulator: {exc}", file=err)
-        driver.stop()
+        _stop(processes)
         return 1
     try:
         broker.start()
@@ -284,17 +301,21 @@ def run_demo(config_path: str | None, mqtt_port: int, broker_kind: str = "auto")
             f"cannot start the broker ({broker.name}) on port {mqtt_port}: {exc}; try --mqtt-port",
             file=err,
         )
-        driver.stop()
-        if servo is not None:
-            servo.stop()
+        _stop(processes)
         return 1
     try:
         print(_instructions(config, broker), flush=True)
-        threading.Thread(target=_console, args=(driver,), name="console", daemon=True).start()
+        console = threading.Thread(
+            target=_console, args=(driver, everloop, sensors), name="console", daemon=True
+        )
+        console.start()
         serve(config)
     finally:
         broker.stop()
-        driver.stop()
-        if servo is not None:
-            servo.stop()
+        _stop(processes)
     return 0
+
+
+def _stop(processes: Sequence[MalosProcess]) -> None:
+    for process in processes:
+        process.stop()

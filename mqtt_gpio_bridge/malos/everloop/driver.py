@@ -62,6 +62,8 @@ class EverloopDriver(Driver[int]):
         self._sent: bytes | None = None
         """The last image sent since the driver came up (an unchanged frame is not sent)."""
         self.frames_sent = 0
+        self._held = False
+        """A command came while the driver was away (said once until it is back)."""
 
     @property
     def board(self) -> str | None:
@@ -112,10 +114,11 @@ class EverloopDriver(Driver[int]):
         self._stop_frames()
         if self.settings is None or not self._known:
             return
-        if self.settings.on_stop == "off" and self.state.on:
+        if self.settings.on_stop == "off" and self.state.on and self.alive and self.led_count:
+            # Dark, and said so; with the driver away the ring is left as it is (and the
+            # state, which says what it shows, too).
             self.state = dataclasses.replace(self.state, on=False)
-            if self.alive and self.led_count:
-                self._send(render(self.state, self.led_count, 0.0))
+            self._send(render(self.state, self.led_count, 0.0))
             self._publish_state()
 
     # -- the driver's side -----------------------------------------------------------------------
@@ -145,6 +148,7 @@ class EverloopDriver(Driver[int]):
             )
             self.led_count = update
         self._sent = None
+        self._held = False
         if self._known:
             self._show(restart_effect=False)  # MALOS restarted: the image again, or the effect on
 
@@ -165,7 +169,8 @@ class EverloopDriver(Driver[int]):
         restart = state.effect != self.state.effect or not self.state.on
         self.state = state
         self._known = True
-        if not self.alive:
+        if not self.alive and not self._held:
+            self._held = True  # said once per outage
             logger.info("the LED ring shows the command once the MALOS Everloop driver answers")
         self._show(restart_effect=restart)
 

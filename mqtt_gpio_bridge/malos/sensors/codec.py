@@ -181,6 +181,24 @@ def encode_humidity_calibration(
     return bytes(frame)
 
 
+def encode_timing(update_interval: float, ping_timeout: float) -> bytes:
+    """Serialize a `DriverConfig` with only the timings, for the IMU, pressure and UV drivers
+    (which take any config for its timings). Never for the humidity driver: it reads such a
+    config as a calibration to 0 °C.
+
+    Raises:
+        ValueError: for a value that is not a finite float32 > 0.
+    """
+    if not update_interval > 0 or not ping_timeout > 0:
+        raise ValueError(f"timings must be > 0, not {update_interval!r}, {ping_timeout!r}")
+    return (
+        bytes((_DELAY_BETWEEN_UPDATES,))
+        + _float32_bytes(update_interval, "interval")
+        + bytes((_TIMEOUT_AFTER_LAST_PING,))
+        + _float32_bytes(ping_timeout, "timeout")
+    )
+
+
 def _float32_bytes(value: float, what: str) -> bytes:
     if not math.isfinite(value):
         raise ValueError(f"{what} {value!r} is not a finite number")
@@ -241,4 +259,5 @@ __all__ = [
     "decode_pressure",
     "decode_uv",
     "encode_humidity_calibration",
+    "encode_timing",
 ]
