@@ -40,7 +40,7 @@ from common import BenchmarkError
 from common.facts import ROOT
 from common.processes import load_average
 from common.report import fact_rows
-from common.run import run_benchmark
+from common.run import run_benchmark, run_phases
 from perf_hops import cpu_shares
 from perf_settings import SETTLE, Series, verdict
 from perf_subjects import NullRun
@@ -543,13 +543,7 @@ def run(args: argparse.Namespace, workdir: Path, data: dict[str, Any]) -> None:
         ("idle", lambda: idle_cpu(workdir, 0.02, args.idle, args.rounds)),
         ("idle", lambda: idle_cpu(workdir, 0.1, args.idle, args.rounds)),
     ]
-    for name, phase in phases:
-        print(f"buttons: {name} ... (load {load_average()})", flush=True)
-        result = phase()
-        if name in ("accuracy", "idle"):
-            data.setdefault(name, []).append(result)
-        else:
-            data[name] = result
+    run_phases("buttons", phases, data, repeated=("accuracy", "idle"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

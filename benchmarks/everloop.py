@@ -39,7 +39,7 @@ from common import BenchmarkError
 from common.facts import ROOT
 from common.processes import TICKS, cpu_ns, cpu_ticks, load_average
 from common.report import fact_rows
-from common.run import run_benchmark
+from common.run import run_benchmark, run_phases
 from everloop_rig import Rig, RingHop
 from perf_settings import GAP, SETTLE, Series, now_ns, percentile, verdict
 
@@ -422,13 +422,7 @@ def run(args: argparse.Namespace, workdir: Path, data: dict[str, Any]) -> None:
         *(("timing", lambda f=f: timing_phase(workdir, f, args.timing)) for f in TIMING_FPS),
         ("latency", lambda: command_latency(workdir, args.samples, args.seed)),
     ]
-    for name, phase in phases:
-        print(f"everloop: {name} ... (load {load_average()})", flush=True)
-        result = phase()
-        if name == "timing":
-            data.setdefault(name, []).append(result)
-        else:
-            data[name] = result
+    run_phases("everloop", phases, data, repeated=("timing",))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,7 +39,7 @@ from common import BenchmarkError
 from common.facts import ROOT
 from common.processes import load_average
 from common.report import fact_rows
-from common.run import run_benchmark
+from common.run import run_benchmark, run_phases
 from perf_settings import GAP, Series, now_ns, verdict
 from servo_rig import Rig, ServoHop
 
@@ -444,13 +444,7 @@ def run(args: argparse.Namespace, workdir: Path, data: dict[str, Any]) -> None:
         ("latency", lambda: command_latency(workdir, args.samples, args.seed)),
         ("coalescing", lambda: coalescing(workdir, args.bursts, args.seed)),
     ]
-    for name, phase in phases:
-        print(f"servo: {name} ... (load {load_average()})", flush=True)
-        result = phase()
-        if name == "float":
-            data.setdefault(name, []).append(result)
-        else:
-            data[name] = result
+    run_phases("servo", phases, data, repeated=("float",))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

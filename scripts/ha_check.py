@@ -1,7 +1,7 @@
 """Prove in a real Home Assistant what the bridge's MQTT discovery does to HA's entities.
 
     .venv/bin/python scripts/ha_check.py [--keep] [--ha-version X] [--restart-ha]
-        [--bridge-src DIR] [--phase NAME=CONFIG[@SRC] ...]
+        [--bridge-src DIR] [--phase NAME=CONFIG[@SRC] ...] [--voice NAME ...]
 
 Installs Home Assistant once into a cache venv outside the repository (~/.cache/
 mqtt-gpio-bridge/ha-venv, or $HA_CHECK_CACHE; the newest release pip accepts for the newest
@@ -20,14 +20,29 @@ entity and state are gone, one device throughout, the broker's retained configs 
 announced ones, the states followed the commands, a user's customisation (name and area, set in
 the first phase) survives, HA logged no error and no MQTT warning, and (at the end) HA's stored
 registry agrees with its live one. --restart-ha restarts HA after the last phase and runs it
-once more. It prints the phases, the checks and the timings as tables and exits 0 if every
-check passed, 1 if one failed, 2 if the harness itself could not run.
+once more.
+
+A phase whose config has `everloop` or `sensors` also runs, in this process, the simulated
+Everloop driver (a MATRIX Creator, or a Voice with --voice NAME) and, with `sensors`, the four
+simulated sensor drivers reading known values, on free ports written into its config. Its
+checks: the device's model is the board's; the light (unique id `<node>_everloop`, its entity
+id, supported_color_modes ["rgbw"], the effect list, available) turned on through HA with an
+RGBW colour and a brightness shows that image on the simulated ring and HA's state that colour,
+an effect selected through HA draws frames on the ring, turn_off darkens it; on a Creator each
+enabled sensor has its entity id, unit, device class, state class and display precision, its
+value is the simulated driver's (pressure in hPa), the UV index has the attribute `risk`, and
+stopping the humidity driver makes humidity and temperature unavailable and nothing else; on a
+Voice no sensor entity exists and no sensor config was announced during the phase.
+
+It prints the phases, the checks and the timings as tables and exits 0 if every check passed,
+1 if one failed, 2 if the harness itself could not run.
 
 A phase's config is any bridge config: the harness overrides only what it must (broker
 address, MALOS ports, the discovery prefix `homeassistant`) and reads what to expect from the
 bridge's own `discovery` command, per-entity topics or a device topic's `cmps` alike. Without
 --phase: A (two outputs, an input with press events, a servo), B (A again: a restart must
-change nothing), C (A without pin 1: its entity must go).
+change nothing), C (A without pin 1: its entity must go), D (C with the LED ring and all
+sixteen sensor values, on a Creator), E (D on a Voice: the sensors' entities must go).
 """
 
 from __future__ import annotations
@@ -83,6 +98,54 @@ BUILTIN_A = {
         {"pin": 3, "mode": "input", "name": "Button", "events": ["single"]},
         {"pin": 5, "mode": "servo", "name": "Blinds"},
     ],
+}
+
+# The LED ring and the sensors (docs/everloop.md, docs/sensors.md): what HA sends, what the
+# simulated drivers read, and what HA must make of it, written down here from the docs rather
+# than taken from the bridge's code.
+LIGHT_COLOR = (255, 80, 0, 0)
+LIGHT_BRIGHTNESS = 128
+LIGHT_EFFECT = "spin"
+LIGHT_EFFECTS = ["rainbow", "spin", "breathe", "blink"]
+BOARD_MODELS = {"creator": "MATRIX Creator", "voice": "MATRIX Voice"}
+DEFAULT_MODEL = "MATRIX Creator"  # homeassistant.model's default: the board found replaces it
+BOARD_LEDS = {"creator": 35, "voice": 18}
+SENSOR_DRIVERS = ("humidity", "pressure", "uv", "imu")
+DEFAULT_SENSORS = ["humidity", "temperature", "pressure", "uv_index", "yaw", "pitch", "roll"]
+UV_RISK = "High"  # the risk word of the UV index below (6 <= 6.5 < 8)
+
+
+@dataclass(frozen=True)
+class SensorValue:
+    """One sensor value: its driver, what the simulated driver reads (in the driver's unit),
+    and what Home Assistant must show: its state, unit, device class, display precision."""
+
+    driver: str
+    reads: float
+    state: float
+    unit: str
+    device_class: str | None
+    precision: int
+
+
+SENSOR_VALUES = {
+    "humidity": SensorValue("humidity", 45.5, 45.5, "%", "humidity", 1),
+    "temperature": SensorValue("humidity", 22.3, 22.3, "°C", "temperature", 1),
+    # Published in Pa, shown in hPa: 101325 Pa is 1013.25 hPa (1013.2 at one decimal).
+    "pressure": SensorValue("pressure", 101325.0, 1013.25, "hPa", "pressure", 1),
+    "uv_index": SensorValue("uv", 6.5, 6.5, "UV index", None, 1),
+    "yaw": SensorValue("imu", 12.0, 12.0, "°", None, 0),
+    "pitch": SensorValue("imu", -3.0, -3.0, "°", None, 0),
+    "roll": SensorValue("imu", 45.0, 45.0, "°", None, 0),
+    "accel_x": SensorValue("imu", 0.12, 0.12, "g", None, 2),
+    "accel_y": SensorValue("imu", -0.05, -0.05, "g", None, 2),
+    "accel_z": SensorValue("imu", 0.98, 0.98, "g", None, 2),
+    "gyro_x": SensorValue("imu", 1.5, 1.5, "°/s", None, 1),
+    "gyro_y": SensorValue("imu", -2.5, -2.5, "°/s", None, 1),
+    "gyro_z": SensorValue("imu", 10.0, 10.0, "°/s", None, 1),
+    "mag_x": SensorValue("imu", 0.123, 0.123, "G", None, 3),
+    "mag_y": SensorValue("imu", -0.456, -0.456, "G", None, 3),
+    "mag_z": SensorValue("imu", 0.789, 0.789, "G", None, 3),
 }
 
 
@@ -399,11 +462,17 @@ class Expected:
         return int(match.group(1)) if match else None
 
 
-def announced(config_file: Path, src: Path) -> tuple[dict[str, Expected], set[str]]:
-    """The entities `discovery --config` lists, per-entity topics and device `cmps` alike, and
-    the topics that end up holding a config."""
+def announced(
+    config_file: Path, src: Path, board: str | None = None
+) -> tuple[dict[str, Expected], set[str]]:
+    """The entities `discovery --config` lists (for `board`, when the config pings the LED
+    ring), per-entity topics and device `cmps` alike, and the topics that end up holding a
+    config."""
+    argv = [BRIDGE_PYTHON, "-m", "mqtt_gpio_bridge", "discovery", "--config", str(config_file)]
+    if board is not None:
+        argv += ["--board", board]
     output = subprocess.run(
-        [BRIDGE_PYTHON, "-m", "mqtt_gpio_bridge", "discovery", "--config", str(config_file)],
+        argv,
         capture_output=True,
         text=True,
         check=True,
@@ -440,6 +509,7 @@ class Retained:
 
     def __init__(self, port: int) -> None:
         self.configs: dict[str, bytes] = {}
+        self.history: list[tuple[str, bytes]] = []  # every config message, in order
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="ha-check-watch")
         self.client.on_message = self._message
         self.client.connect("127.0.0.1", port)
@@ -449,6 +519,7 @@ class Retained:
     def _message(self, _client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
         if not message.topic.endswith("/config"):
             return  # e.g. HA's birth message on <prefix>/status
+        self.history.append((message.topic, bytes(message.payload)))
         if message.payload:
             self.configs[message.topic] = message.payload
         else:
@@ -469,9 +540,13 @@ def phase_config(source: dict[str, Any], ports: dict[str, int], path: Path) -> P
     for key in ("tls", "username", "password", "password_file", "password_env"):
         mqtt.pop(key, None)
     mqtt.update(host="127.0.0.1", port=ports["broker"])
-    config.setdefault("malos", {}).update(
-        host="127.0.0.1", base_port=ports["gpio"], servo_port=ports["servo"]
-    )
+    malos = config.setdefault("malos", {})
+    malos.update(host="127.0.0.1", base_port=ports["gpio"], servo_port=ports["servo"])
+    # Only with the sections that use them: an earlier release's config knows no such keys.
+    if "everloop" in config or "sensors" in config:
+        malos["everloop_port"] = ports["everloop"]
+    if "sensors" in config:
+        malos.update({f"{driver}_port": ports[driver] for driver in SENSOR_DRIVERS})
     config.setdefault("homeassistant", {}).update(discovery=True, prefix=PREFIX)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -486,6 +561,7 @@ class Phase:
     source: str
     config: Path
     src: Path = REPO  # the bridge's source tree this phase runs
+    board: str = "creator"  # the board the simulated LED ring and sensors are
     expected: dict[str, Expected] = field(default_factory=dict)
     expected_topics: set[str] = field(default_factory=set)
     retained_topics: set[str] = field(default_factory=set)
@@ -497,9 +573,23 @@ class Phase:
     log_errors: list[str] = field(default_factory=list)
     cleared_conflicts: list[str] = field(default_factory=list)  # benign: see classify_log
     timings: dict[str, float] = field(default_factory=dict)
+    features: list[tuple[str, bool, str]] = field(default_factory=list)  # ring and sensors
+    history_start: int = 0  # where this phase begins in Retained.history
 
     def by_unique_id(self) -> dict[str, dict[str, Any]]:
         return {entry["unique_id"]: entry for entry in self.registry}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The bridge config this phase runs, as written."""
+        loaded = yaml.safe_load(self.config.read_text())
+        return loaded if isinstance(loaded, dict) else {}
+
+    @property
+    def pings_ring(self) -> bool:
+        """Whether the bridge asks the Everloop driver for the board (`everloop` or `sensors`)."""
+        settings = self.settings
+        return "everloop" in settings or "sensors" in settings
 
 
 class Run:
@@ -512,6 +602,8 @@ class Run:
         self.entry_id = entry_id
         self.ha_log = ha_log
         self.sim: IO[bytes] | None = None
+        self.everloop: Any = None  # the phase's SimulatedEverloopDriver
+        self.sensors: dict[str, Any] = {}  # its simulated sensor drivers, by driver name
         self.area_id: str | None = None
         self.customised: str | None = None  # the unique id whose entity the user renamed
 
@@ -595,14 +687,336 @@ class Run:
         self.customised = target["unique_id"]
         log(f"customised {target['entity_id']}: name {CUSTOM_NAME!r}, area {self.area_id}")
 
+    # -- the LED ring and the sensors -----------------------------------------------------
+
+    def start_drivers(self, phase: Phase) -> None:
+        """The simulated Everloop driver when the phase's config pings the ring, and the four
+        sensor drivers with `sensors`, on the ports its config names, as `phase.board`."""
+        if not phase.pings_ring:
+            return
+        from mqtt_gpio_bridge.sim.everloop import SimulatedEverloopDriver
+        from mqtt_gpio_bridge.sim.sensors import sensor_drivers
+
+        settings = phase.settings
+        malos = settings["malos"]
+        self.everloop = SimulatedEverloopDriver(
+            "127.0.0.1", malos["everloop_port"], board=phase.board
+        )
+        self.everloop.start()
+        if "sensors" in settings:
+            ports = {driver: malos[f"{driver}_port"] for driver in SENSOR_DRIVERS}
+            self.sensors = {
+                driver.name.lower(): driver
+                for driver in sensor_drivers("127.0.0.1", phase.board, ports)
+            }
+            for name, value in SENSOR_VALUES.items():
+                self.sensors[value.driver].set(**{name: value.reads})
+            for driver in self.sensors.values():
+                driver.start()
+
+    def stop_drivers(self) -> None:
+        for driver in [self.everloop, *self.sensors.values()]:
+            if driver is not None:
+                driver.stop()
+        self.everloop = None
+        self.sensors = {}
+
+    def wait_attributes(
+        self, entity_id: str, accept: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> tuple[bool, dict[str, Any]]:
+        """(whether `accept` took the entity's state within `timeout`, its last state)."""
+        last: dict[str, Any] = {}
+
+        def check() -> bool:
+            nonlocal last
+            last = self.ha.states().get(entity_id) or {}
+            return bool(last) and accept(last)
+
+        try:
+            wait_for(check, timeout, f"{entity_id}'s state")
+        except HarnessError:
+            return False, last
+        return True, last
+
+    def wait_ring(self, accept: Callable[[Any], bool], timeout: float = 10) -> tuple[bool, Any]:
+        """(whether the ring showed an image `accept` takes within `timeout`, what it shows)."""
+        assert self.everloop is not None
+        ring = self.everloop
+        try:
+            wait_for(lambda: accept(ring.shown), timeout, "the ring", 0.05)
+        except HarnessError:
+            return False, ring.shown
+        return True, ring.shown
+
+    def check_features(self, phase: Phase, entity_ids: dict[str, str]) -> None:
+        """The LED ring's light, the sensors, the board's model, and (last: it stops a driver)
+        the humidity driver's entities going unavailable alone; rows in `phase.features`."""
+        if not phase.pings_ring:
+            return
+        settings = phase.settings
+        ha_settings = settings.get("homeassistant") or {}
+        add = lambda check, ok, detail="": phase.features.append((check, ok, detail))  # noqa: E731
+
+        model = ha_settings.get("model", DEFAULT_MODEL)
+        want_model = BOARD_MODELS[phase.board] if model == DEFAULT_MODEL else model
+        models = [d.get("model") for d in phase.devices]
+        add("device model = the board", models == [want_model], f"{models}, want {want_model}")
+
+        light = next((e for e in phase.expected.values() if e.domain == "light"), None)
+        if "everloop" in settings:
+            if light is None:
+                add("light announced", False, "no light in the bridge's discovery configs")
+            else:
+                self.check_light(phase, light, entity_ids.get(light.unique_id), add)
+
+        if "sensors" not in settings:
+            return
+        enabled = list((settings.get("sensors") or {}).get("enabled") or DEFAULT_SENSORS)
+        node = _node_id(phase)
+        if phase.board == "voice":
+            self.check_no_sensors(phase, node, add)
+            return
+        sensors = {name: entity_ids.get(f"{node}_{name}") for name in enabled}
+        self.check_sensors(phase, sensors, add)
+        self.check_humidity_stop(
+            phase, sensors, entity_ids.get(light.unique_id) if light else None, add
+        )
+
+    def check_light(
+        self,
+        phase: Phase,
+        light: Expected,
+        entity_id: str | None,
+        add: Callable[[str, bool, str], None],
+    ) -> None:
+        node = _node_id(phase)
+        want_id = _entity_id("light", light)
+        state = self.ha.states().get(entity_id or "", {})
+        attributes = state.get("attributes", {})
+        problems = []
+        if light.unique_id != f"{node}_everloop":
+            problems.append(f"unique id {light.unique_id}, want {node}_everloop")
+        if entity_id != want_id:
+            problems.append(f"entity id {entity_id}, want {want_id}")
+        if attributes.get("supported_color_modes") != ["rgbw"]:
+            problems.append(f"supported_color_modes {attributes.get('supported_color_modes')}")
+        if attributes.get("effect_list") != LIGHT_EFFECTS:
+            problems.append(f"effect_list {attributes.get('effect_list')}")
+        if state.get("state") in (None, "unavailable"):
+            problems.append(f"state {state.get('state')}")
+        add(
+            "light: ids, rgbw, effects, available",
+            not problems,
+            "; ".join(problems) or f"{entity_id} ({light.unique_id}) {state.get('state')}",
+        )
+        if entity_id is None or self.everloop is None:
+            return
+        leds = BOARD_LEDS[phase.board]
+        lit = tuple(int(c * LIGHT_BRIGHTNESS / 255 + 0.5) for c in LIGHT_COLOR)
+
+        self.ha.service(
+            "light",
+            "turn_on",
+            entity_id,
+            rgbw_color=list(LIGHT_COLOR),
+            brightness=LIGHT_BRIGHTNESS,
+        )
+        state_ok, state = self.wait_attributes(
+            entity_id,
+            lambda s: (
+                s["state"] == "on"
+                and list(s["attributes"].get("rgbw_color") or []) == list(LIGHT_COLOR)
+                and s["attributes"].get("brightness") == LIGHT_BRIGHTNESS
+                and s["attributes"].get("color_mode") == "rgbw"
+            ),
+        )
+        add("light: HA state on, that colour", state_ok, _light_state(state))
+        # An effect an earlier phase left is kept through off and a restart and goes on in the
+        # new colour (docs/everloop.md; HA shows no effect while off): end it, with HA's "off".
+        note = ""
+        running = state.get("attributes", {}).get("effect")
+        if running not in (None, "off"):
+            self.ha.service("light", "turn_on", entity_id, effect="off")
+            ended, _ = self.wait_attributes(
+                entity_id, lambda s: s["attributes"].get("effect") in (None, "off")
+            )
+            note = f" (the {running} resumed, ended with effect off{'' if ended else ': failed'})"
+        shown_ok, shown = self.wait_ring(lambda image: image == (lit,) * leds)
+        add(
+            f"light: turn_on rgbw {list(LIGHT_COLOR)} brightness {LIGHT_BRIGHTNESS} -> ring",
+            shown_ok,
+            (f"{leds} x {lit}" if shown_ok else f"ring shows {_ring(shown)}, want {leds} x {lit}")
+            + note,
+        )
+
+        before = len(self.everloop.images)
+        self.ha.service("light", "turn_on", entity_id, effect=LIGHT_EFFECT)
+        effect_ok, state = self.wait_attributes(
+            entity_id,
+            lambda s: s["state"] == "on" and s["attributes"].get("effect") == LIGHT_EFFECT,
+        )
+        time.sleep(1.5)
+        frames = [image.leds for image in self.everloop.images[before:]]
+        distinct = set(frames)
+        moving = len(distinct) >= 3 and any(any(any(led) for led in frame) for frame in frames)
+        add(
+            f"light: effect {LIGHT_EFFECT} -> frames on the ring",
+            moving and effect_ok,
+            f"{len(frames)} frames in 1.5 s, {len(distinct)} different; HA {_light_state(state)}",
+        )
+
+        self.ha.service("light", "turn_off", entity_id)
+        dark_ok, shown = self.wait_ring(lambda image: image == ((0, 0, 0, 0),) * leds)
+        off_ok, state = self.wait_attributes(entity_id, lambda s: s["state"] == "off")
+        add(
+            "light: turn_off -> ring dark, HA off",
+            dark_ok and off_ok,
+            f"ring {'dark' if dark_ok else _ring(shown)}; HA {state.get('state')}",
+        )
+
+    def check_sensors(
+        self, phase: Phase, sensors: dict[str, str | None], add: Callable[[str, bool, str], None]
+    ) -> None:
+        by_uid = {e.unique_id: e for e in phase.expected.values()}
+        node = _node_id(phase)
+        problems, precision = [], []
+        for name, entity_id in sensors.items():
+            want = SENSOR_VALUES[name]
+            expected = by_uid.get(f"{node}_{name}")
+            if entity_id is None or expected is None:
+                problems.append(f"{name}: no entity")
+                continue
+            want_id = _entity_id("sensor", expected)
+            if entity_id != want_id:
+                problems.append(f"{name}: entity id {entity_id}, want {want_id}")
+            attributes = self.ha.states().get(entity_id, {}).get("attributes", {})
+            for key, value in (
+                ("unit_of_measurement", want.unit),
+                ("device_class", want.device_class),
+                ("state_class", "measurement"),
+            ):
+                if attributes.get(key) != value:
+                    problems.append(f"{name}: {key} {attributes.get(key)!r}, want {value!r}")
+            entry = self.ha.call("config/entity_registry/get", entity_id=entity_id)
+            shown = (entry.get("options") or {}).get("sensor", {})
+            got = shown.get("suggested_display_precision")
+            if got != want.precision:
+                precision.append(f"{name}: {got}, want {want.precision}")
+        add(
+            "sensors: ids, unit, device_class, state_class",
+            not problems,
+            "; ".join(problems) or f"{len(sensors)} sensors",
+        )
+        add(
+            "sensors: suggested display precision",
+            not precision,
+            "; ".join(precision) or f"{len(sensors)} sensors",
+        )
+
+        def matches(name: str, state: dict[str, Any]) -> bool:
+            value = _number(str(state.get("state")))
+            want = SENSOR_VALUES[name]
+            return value is not None and abs(value - want.state) <= 0.5 * 10**-want.precision
+
+        wrong: list[str] = []
+
+        def all_match() -> bool:
+            states = self.ha.states()
+            wrong[:] = [
+                f"{name} {states.get(eid or '', {}).get('state')} (want {want.state})"
+                for name, eid in sensors.items()
+                for want in [SENSOR_VALUES[name]]
+                if not matches(name, states.get(eid or "", {}))
+            ]
+            return not wrong
+
+        with contextlib.suppress(HarnessError):
+            wait_for(all_match, 15, "the sensors' values")
+        states = self.ha.states()
+        shown = ", ".join(
+            f"{name} {states.get(eid or '', {}).get('state')}" for name, eid in sensors.items()
+        )
+        add("sensors: values = the simulated drivers'", not wrong, "; ".join(wrong) or shown)
+        if "uv_index" in sensors:
+            attributes = states.get(sensors["uv_index"] or "", {}).get("attributes", {})
+            add(
+                "sensors: UV index has attribute risk",
+                attributes.get("risk") == UV_RISK,
+                f"risk {attributes.get('risk')!r}, want {UV_RISK!r}",
+            )
+
+    def check_humidity_stop(
+        self,
+        phase: Phase,
+        sensors: dict[str, str | None],
+        light: str | None,
+        add: Callable[[str, bool, str], None],
+    ) -> None:
+        """Stop the humidity driver: its values go unavailable, nothing else does."""
+        own = [eid for name, eid in sensors.items() if eid and name in ("humidity", "temperature")]
+        others = [eid for name, eid in sensors.items() if eid and eid not in own]
+        others += [light] if light else []
+        if not own or "humidity" not in self.sensors:
+            return
+        started = time.monotonic()
+        self.sensors["humidity"].stop()
+
+        def gone() -> bool:
+            states = self.ha.states()
+            return all(states.get(eid, {}).get("state") == "unavailable" for eid in own)
+
+        try:
+            wait_for(gone, 20, "the humidity driver's entities to go unavailable")
+            detail = f"{', '.join(own)} unavailable after {time.monotonic() - started:.1f} s"
+            ok = True
+        except HarnessError:
+            states = self.ha.states()
+            detail = ", ".join(f"{eid} {states.get(eid, {}).get('state')}" for eid in own)
+            ok = False
+        add("humidity driver stopped: its entities unavailable", ok, detail)
+        time.sleep(1.0)
+        states = self.ha.states()
+        down = [eid for eid in others if states.get(eid, {}).get("state") in (None, "unavailable")]
+        add(
+            "humidity driver stopped: light, other sensors available",
+            not down,
+            f"unavailable: {down}" if down else f"{len(others)} entities available",
+        )
+
+    def check_no_sensors(
+        self, phase: Phase, node: str, add: Callable[[str, bool, str], None]
+    ) -> None:
+        """On a Voice: no sensor entity in HA, and no sensor ever announced during the phase."""
+        uids = {f"{node}_{name}" for name in SENSOR_VALUES}
+        found = sorted(e["entity_id"] for e in phase.registry if e["unique_id"] in uids)
+        add("voice: no sensor entity", not found, f"found {found}" if found else "none")
+        announced_sensors = []
+        for topic, payload in self.retained.history[phase.history_start :]:
+            with contextlib.suppress(ValueError):
+                document = json.loads(payload) if payload else {}
+                components = document.get("cmps", document.get("components")) or {}
+                for key, component in components.items():
+                    if f"{node}_{key}" in uids and set(component) - {"p", "platform"}:
+                        announced_sensors.append(f"{topic}:{key}")
+                if document.get("unique_id", document.get("uniq_id")) in uids:
+                    announced_sensors.append(topic)
+        add(
+            "voice: no sensor config announced",
+            not announced_sensors,
+            f"{announced_sensors}" if announced_sensors else "none on the broker during the phase",
+        )
+
     def run_phase(self, phase: Phase, first: bool, log_start: int | None = None) -> None:
         """Run the bridge with the phase's config; `log_start`: where in HA's log it begins
         (default: the log's end; 0 after HA restarted, its new log, start-up included)."""
-        phase.expected, phase.expected_topics = announced(phase.config, phase.src)
+        board = phase.board if phase.pings_ring else None
+        phase.expected, phase.expected_topics = announced(phase.config, phase.src, board)
         if log_start is None:
             log_start = self.ha_log.stat().st_size if self.ha_log.exists() else 0
         started = time.monotonic()
         name = f"bridge-{phase.name}"
+        phase.history_start = len(self.retained.history)
+        self.start_drivers(phase)
         self.procs.start(
             name,
             [BRIDGE_PYTHON, "-m", "mqtt_gpio_bridge", "run", "--config", str(phase.config)],
@@ -651,7 +1065,9 @@ class Run:
             for d in self.ha.call("config/device_registry/list")
             if self.entry_id in d.get("config_entries", [])
         ]
+        self.check_features(phase, entity_ids)
         phase.timings["bridge stop"] = self.procs.stop(name)
+        self.stop_drivers()  # after the bridge: its clean stop darkens the ring
         time.sleep(0.5)
         phase.retained_topics = self.retained.topics()
         phase.timings["phase"] = time.monotonic() - started
@@ -659,6 +1075,46 @@ class Run:
             handle.seek(log_start)
             text = handle.read().decode(errors="replace")
         phase.log_errors, phase.cleared_conflicts = classify_log(text, phase.expected_topics)
+
+
+def _node_id(phase: Phase) -> str:
+    """The phase's node id: its config's, else the one its MALOS link entity's unique id has."""
+    node = (phase.settings.get("homeassistant") or {}).get("node_id")
+    if node:
+        return str(node)
+    for unique_id in phase.expected:
+        if unique_id.endswith("_malos"):
+            return unique_id.removesuffix("_malos")
+    return ""
+
+
+def _device_name(expected: Expected) -> str:
+    device = expected.config.get("device", expected.config.get("dev")) or {}
+    return str(device.get("name", ""))
+
+
+def _entity_id(domain: str, expected: Expected) -> str:
+    """The entity id Home Assistant makes from the device's and the entity's names."""
+    name = expected.config.get("name", "")
+    return f"{domain}.{_slug(f'{_device_name(expected)} {name}')}"
+
+
+def _slug(text: str) -> str:
+    """Home Assistant's entity id slug of a name (ASCII names)."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _ring(image: Any) -> str:
+    """An image of the ring, short: its distinct LEDs and how many show each."""
+    if image is None:
+        return "nothing"
+    return ", ".join(f"{n} x {led}" for led, n in Counter(image).most_common(3))
+
+
+def _light_state(state: dict[str, Any]) -> str:
+    attributes = state.get("attributes", {})
+    keys = ("color_mode", "rgbw_color", "brightness", "effect")
+    return f"{state.get('state')} " + " ".join(f"{k}={attributes.get(k)}" for k in keys)
 
 
 # Start-up noise of this machine, not of MQTT: the camera helpers want the system's libturbojpeg.
@@ -800,6 +1256,15 @@ def check_phases(phases: list[Phase], customised: str | None) -> list[tuple[str,
     return rows
 
 
+def with_features(
+    phases: list[Phase], rows: list[tuple[str, str, bool, str]]
+) -> list[tuple[str, str, bool, str]]:
+    """`rows` with each phase's LED ring and sensor checks after its own."""
+    rows = rows + [(phase.name, *row) for phase in phases for row in phase.features]
+    order = {phase.name: index for index, phase in enumerate(phases)}
+    return sorted(rows, key=lambda row: order[row[0]])  # stable: each phase's rows in order
+
+
 def _diff(want: dict[str, str], have: dict[str, str]) -> str:
     missing = sorted(set(want) - set(have))
     extra = sorted(set(have) - set(want))
@@ -908,16 +1373,26 @@ def environment(keep: bool) -> Iterator[tuple[Path, Processes]]:
 
 
 def parse_phases(
-    specs: list[str] | None, default_src: Path
-) -> list[tuple[str, str, dict[str, Any], Path]]:
-    """(name, description, config, bridge source) of each phase."""
+    specs: list[str] | None, default_src: Path, voice: set[str] | None = None
+) -> list[tuple[str, str, dict[str, Any], Path, str]]:
+    """(name, description, config, bridge source, board) of each phase."""
+    voice = voice or set()
     if not specs:
+        if voice:
+            raise HarnessError("--voice names a phase of --phase (the builtin E is a Voice)")
         without_1 = json.loads(json.dumps(BUILTIN_A))
         without_1["pins"] = [p for p in without_1["pins"] if p["pin"] != 1]
+        ring = {
+            **without_1,
+            "everloop": {},
+            "sensors": {"enabled": list(SENSOR_VALUES), "update_interval": 0.5},
+        }
         return [
-            ("A", "builtin A", BUILTIN_A, default_src),
-            ("B", "builtin A again", BUILTIN_A, default_src),
-            ("C", "builtin A without pin 1", without_1, default_src),
+            ("A", "builtin A", BUILTIN_A, default_src, "creator"),
+            ("B", "builtin A again", BUILTIN_A, default_src, "creator"),
+            ("C", "builtin A without pin 1", without_1, default_src, "creator"),
+            ("D", "builtin C + ring + all sensors", ring, default_src, "creator"),
+            ("E", "builtin D on a Voice", ring, default_src, "voice"),
         ]
     phases = []
     for spec in specs:
@@ -929,7 +1404,12 @@ def parse_phases(
         if not (source / "mqtt_gpio_bridge" / "__main__.py").exists():
             raise HarnessError(f"--phase {spec}: {source} holds no mqtt_gpio_bridge package")
         label = file + (f" @{src}" if at else "")
-        phases.append((name, label, yaml.safe_load(Path(file).read_text()), source))
+        board = "voice" if name in voice else "creator"
+        label += " (Voice)" if board == "voice" else ""
+        phases.append((name, label, yaml.safe_load(Path(file).read_text()), source, board))
+    unknown = sorted(voice - {name for name, *_ in phases})
+    if unknown:
+        raise HarnessError(f"--voice {', '.join(unknown)}: no such phase")
     return phases
 
 
@@ -941,7 +1421,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         "--phase",
         action="append",
         metavar="NAME=CONFIG",
-        help="a phase: the bridge config it runs (repeat, in order; default: A, B=A, C=A-pin 1)",
+        help="a phase: the bridge config it runs (repeat, in order; default: A, B=A, "
+        "C=A-pin 1, D=C+ring+sensors, E=D on a Voice)",
     )
     parser.add_argument(
         "--bridge-src",
@@ -949,6 +1430,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         default=REPO,
         help="the bridge's source tree phases run by default (e.g. an unpacked "
         "`git archive` of a release); a phase's own: NAME=CONFIG@SRC",
+    )
+    parser.add_argument(
+        "--voice",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="in phase NAME, simulate a MATRIX Voice (18 LEDs, no sensors) instead of a Creator "
+        "(repeat; matters for a config with `everloop` or `sensors`)",
     )
     parser.add_argument(
         "--restart-ha",
@@ -969,10 +1458,20 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                 "http": free_port_block(1, taken),
                 "gpio": free_port_block(4, taken),
                 "servo": free_port_block(4, taken),
+                "everloop": free_port_block(4, taken),
+                **{driver: free_port_block(4, taken) for driver in SENSOR_DRIVERS},
             }
             phases = [
-                Phase(name, label, phase_config(cfg, ports, workdir / f"phase-{name}.yaml"), src)
-                for name, label, cfg, src in parse_phases(args.phase, args.bridge_src.resolve())
+                Phase(
+                    name,
+                    label,
+                    phase_config(cfg, ports, workdir / f"phase-{name}.yaml"),
+                    src,
+                    board,
+                )
+                for name, label, cfg, src, board in parse_phases(
+                    args.phase, args.bridge_src.resolve(), set(args.voice)
+                )
             ]
             (workdir / "mosquitto.conf").write_text(
                 f"listener {ports['broker']} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -1044,12 +1543,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                 ha.connect_ws()
                 wait_for(mqtt_loaded, 60, "the MQTT config entry to load")
                 last = phases[-1]
-                again = Phase(f"{last.name}+HA restart", last.source, last.config, last.src)
+                again = Phase(
+                    f"{last.name}+HA restart", last.source, last.config, last.src, last.board
+                )
                 phases.append(again)
                 log(f"phase {again.name}")
                 run.run_phase(again, first=False, log_start=0)
             retained.close()
-            checks = check_phases(phases, run.customised)
+            checks = with_features(phases, check_phases(phases, run.customised))
 
             # HA writes its registries on a delay; a stop flushes them. They must agree with
             # what the API said in the last phase.

@@ -19,6 +19,7 @@ from .helpers import (
     Broker,
     Cli,
     MqttProbe,
+    RawClient,
     Rig,
     free_port_block,
     start_mosquitto,
@@ -88,6 +89,14 @@ def probe(probe_factory: Callable[..., MqttProbe]) -> MqttProbe:
 @pytest.fixture
 def malos_port() -> int:
     return free_port_block(4)
+
+
+@pytest.fixture
+def client(malos_port: int) -> Iterator[RawClient]:
+    """A bare MALOS client (no bridge) of the driver a test starts on `malos_port`."""
+    raw = RawClient(malos_port)
+    yield raw
+    raw.close()
 
 
 @pytest.fixture

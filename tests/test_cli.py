@@ -291,7 +291,10 @@ def test_run_waits_for_a_broker_that_starts_later(
         probe = probe_factory(late)
         probe.subscribe(config.topic("status"))
         probe.wait_for(config.topic("status"), "online")
-        assert bridge.count(f"connected to MQTT broker 127.0.0.1:{port}") == 1
+        # Its log line is read from the pipe by another thread: it may come after the message.
+        connected = f"connected to MQTT broker 127.0.0.1:{port}"
+        wait_until(lambda: bridge.count(connected) >= 1, what="the connected line")
+        assert bridge.count(connected) == 1
     finally:
         bridge.kill()
         late.stop()

@@ -38,8 +38,8 @@ class RingRig:
         self.rig.probe.publish(f"{self.base}/everloop/set", text)
 
     def state(self) -> dict[str, Any]:
-        message = self.rig.probe.last(f"{self.base}/everloop/state")
-        assert message is not None, "no state published"
+        """The last state published (waits for the first)."""
+        message = self.rig.probe.wait_for(f"{self.base}/everloop/state")
         document: dict[str, Any] = json.loads(message.payload)
         return document
 

@@ -99,6 +99,15 @@ def test_a_colour_ends_the_rainbow_but_recolours_other_effects() -> None:
         assert (after.effect, after.color) == (effect, (0, 255, 0, 0))
 
 
+def test_a_colour_turning_the_ring_on_shows_it_still_and_ends_a_stored_effect() -> None:
+    # Home Assistant's turn_on with a colour, on a ring switched off while it was spinning.
+    payload = b'{"state": "ON", "color": {"r": 0, "g": 255, "b": 0, "w": 0}}'
+    after = parsed(payload, replace(RED, on=False, effect="spin"))
+    assert (after.on, after.effect, after.color) == (True, None, (0, 255, 0, 0))
+    # A plain ON brings the effect back, as it was.
+    assert parsed(b'{"state": "ON"}', replace(RED, on=False, effect="spin")).effect == "spin"
+
+
 def test_a_colour_with_rainbow_keeps_the_rainbow_and_stores_the_colour() -> None:
     after = parsed(b'{"effect": "rainbow", "color": {"r": 1, "g": 1, "b": 1, "w": 1}}', RED)
     assert (after.effect, after.color) == ("rainbow", (1, 1, 1, 1))

@@ -47,13 +47,6 @@ def creator(malos_port: int) -> Iterator[SimulatedEverloopDriver]:
         yield driver
 
 
-@pytest.fixture
-def client(malos_port: int) -> Iterator[RawClient]:
-    raw = RawClient(malos_port)
-    yield raw
-    raw.close()
-
-
 def rainbow(count: int) -> list[Led]:
     return [(index * 7 % 256, 255 - index, index % 3 * 100, index % 2) for index in range(count)]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,13 +89,6 @@ CASES = [
     Case(SimulatedImuDriver, IMU_SET, decode_imu, Imu, ImuUpdate(**IMU_SET)),
 ]
 IDS = ["humidity", "pressure", "uv", "imu"]
-
-
-@pytest.fixture
-def client(malos_port: int) -> Iterator[RawClient]:
-    raw = RawClient(malos_port)
-    yield raw
-    raw.close()
 
 
 def sub_connected(client: RawClient) -> None:

@@ -40,13 +40,6 @@ def servo(malos_port: int, board: Board) -> Iterator[SimulatedServoDriver]:
 
 
 @pytest.fixture
-def client(malos_port: int) -> Iterator[RawClient]:
-    raw = RawClient(malos_port)
-    yield raw
-    raw.close()
-
-
-@pytest.fixture
 def gpio(board: Board) -> Iterator[tuple[SimulatedDriver, RawClient]]:
     """A GPIO driver on the same board, and a client of it."""
     port = free_port_block(4)

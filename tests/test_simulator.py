@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,13 +25,6 @@ from mqtt_gpio_bridge.sim.driver import (
 from mqtt_gpio_bridge.sim.proto import DriverConfig
 
 from .helpers import WAIT, RawClient, wait_until
-
-
-@pytest.fixture
-def client(malos_port: int) -> Iterator[RawClient]:
-    raw = RawClient(malos_port)
-    yield raw
-    raw.close()
 
 
 def fast(pin: int, mode: PinMode, value: int = 0) -> bytes:

@@ -7,15 +7,32 @@ import datetime
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 from typing import Any
 
 from . import BenchmarkError
 from .facts import bridge_code_line, machine_facts
 from .mosquitto import mosquitto_missing
-from .processes import interrupt_on_sigterm
+from .processes import interrupt_on_sigterm, load_average
 from .report import write_results
+
+Phase = tuple[str, Callable[[], Any]]
+"""A phase of a benchmark: its name (the key of its result) and what runs it."""
+
+
+def run_phases(
+    label: str, phases: Iterable[Phase], data: dict[str, Any], repeated: Container[str] = ()
+) -> None:
+    """Run each phase in turn, its result into `data[name]` as soon as it is there (a list of
+    results for the names in `repeated`, which run more than once)."""
+    for name, phase in phases:
+        print(f"{label}: {name} ... (load {load_average()})", flush=True)
+        result = phase()
+        if name in repeated:
+            data.setdefault(name, []).append(result)
+        else:
+            data[name] = result
 
 
 def run_benchmark(

@@ -14,16 +14,14 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from ..config import BridgeConfig
 from ..homeassistant.announcer import HomeAssistant
 from ..malos.driver import Driver
-from ..malos.everloop.driver import EverloopDriver
 from ..malos.gpio.driver import GpioDriver
-from ..malos.sensors.driver import sensor_drivers
 from ..malos.servo.driver import ServoDriver
 from ..malos.servo.former import FormerServos
 from ..mqtt.connection import Message, topic_matches
@@ -34,6 +32,9 @@ from .concern import Concern, Route
 from .reports import ReportThrottle, shorten
 from .stats import Stats
 from .timers import Timers
+
+if TYPE_CHECKING:
+    from ..malos.everloop.driver import EverloopDriver
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +78,18 @@ class Bridge:
         self.drivers: list[Driver[Any]] = [gpio]
         malos: list[Driver[Any] | ServoDriver] = [gpio]
         self.everloop: EverloopDriver | None = None
+        # The ring's and the sensors' modules are imported only when configured: a bridge of
+        # pins alone does not carry their tables.
         if config.everloop is not None or config.sensors is not None:
+            from ..malos.everloop.driver import EverloopDriver
+
             # Also for the sensors alone: its LED count tells a Creator from a Voice.
             self.everloop = EverloopDriver(self)
             self.drivers.append(self.everloop)
             malos.append(self.everloop)
         if config.sensors is not None:
+            from ..malos.sensors.driver import sensor_drivers
+
             # After the ring's driver: a sensor value is published once it told a Creator.
             sensors = sensor_drivers(self, lambda: self.board)
             self.drivers += sensors

@@ -116,8 +116,10 @@ def _home_assistant(document: dict[str, object], current: LightState) -> LightSt
         if isinstance(chosen, Refusal):
             return chosen
         effect = chosen
-    elif "color" in document and effect == "rainbow":
-        effect = None  # rainbow has no colour: choosing one means showing it
+    elif "color" in document and (effect == "rainbow" or not current.on):
+        # Rainbow has no colour, and a dark ring given a colour is asked to show it: either
+        # way the colour, still. A lit spin, breathe or blink takes the new colour.
+        effect = None
     leds = None if "color" in document or "effect" in document else current.leds
     return LightState(on, brightness, color, effect, leds)
 
