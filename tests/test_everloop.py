@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import zmq
 
 from mqtt_gpio_bridge.sim.everloop import SimulatedEverloopDriver
+from mqtt_gpio_bridge.sim.proto import EverloopImage
 
 from .helpers import Rig, free_port_block, wait_until
 
@@ -252,3 +254,36 @@ def test_sensors_alone_ping_the_ring_for_the_board_but_make_no_light(
     rig.probe.publish(f"{base}/gpio/0/set", "ON")
     rig.probe.wait_for(f"{base}/gpio/0/state", "ON")
     assert ring.images == []
+
+
+def test_malformed_ring_updates_are_reported_once_while_they_keep_coming(rig: Rig) -> None:
+    port = free_port_block(4)
+    context = zmq.Context.instance()
+    sockets = [context.socket(kind) for kind in (zmq.PULL, zmq.PULL, zmq.PUB, zmq.XPUB)]
+    try:
+        for offset, socket in enumerate(sockets):
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.bind(f"tcp://127.0.0.1:{port + offset}")
+        updates = sockets[3]
+        base = rig.start(PINS, malos={"everloop_port": port}, everloop={})
+        assert updates.poll(10_000), "the bridge never subscribed to the ring's updates"
+        updates.recv()  # its subscription
+
+        def send(frames: list[bytes]) -> None:
+            for frame in frames:
+                updates.send(frame)
+                time.sleep(0.02)  # a pace for the driver's updates, not a wait for the bridge
+
+        valid = EverloopImage(everloop_length=35).SerializeToString()
+        send([b"\x80"] * 5 + [valid] + [b"\x80"] * 5 + [valid])
+        rig.probe.wait_for(f"{base}/malos/everloop/status", "online")
+        text = "malformed update from the MALOS Everloop driver"
+        wait_until(
+            lambda: len([e for e in rig.errors(base) if text in e["error"]]) >= 2,
+            what="two reports",
+        )
+        reports = [e for e in rig.errors(base) if text in e["error"]]
+        assert len(reports) == 2  # once per run of bad updates
+    finally:
+        for socket in sockets:
+            socket.close(0)

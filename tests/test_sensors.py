@@ -4,6 +4,7 @@ Everloop (which tells the board) and sensor drivers."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -149,7 +150,10 @@ def test_only_the_drivers_of_enabled_values_are_contacted(creator: SensorRig) ->
     assert creator.rig.probe.last(f"{base}/malos/imu/status") is None
 
 
-def test_a_voice_publishes_no_sensor_value(voice: SensorRig) -> None:
+def test_a_voice_publishes_no_sensor_value(
+    voice: SensorRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mqtt_gpio_bridge")
     voice.add(*all_sims("voice"))
     base = voice.start()
     wait_until(lambda: voice.info()["board"] == "Voice", what="the board found")
@@ -158,6 +162,12 @@ def test_a_voice_publishes_no_sensor_value(voice: SensorRig) -> None:
         voice.wait_updates(name)
     sensor_topics = [m for m in voice.rig.probe.messages if m.topic.startswith(f"{base}/sensor/")]
     assert sensor_topics == []
+    said = [r.getMessage() for r in caplog.records if "only a MATRIX Creator" in r.getMessage()]
+    assert said == [
+        "the enabled sensors (humidity, temperature, pressure, uv_index, yaw, pitch, roll) are "
+        "not published: only a MATRIX Creator has them (on a Voice MALOS runs their drivers all "
+        "the same, sending zeros)"
+    ]
 
 
 def test_a_failing_humidity_driver_is_unavailable_and_reported_once(creator: SensorRig) -> None:

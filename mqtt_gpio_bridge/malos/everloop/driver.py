@@ -58,16 +58,16 @@ class EverloopDriver(Driver[int]):
         self._looking = False
         self._effect_started = 0.0
         self._frame: Timer | None = None
-        self._frame_number = 0
         self._sent: bytes | None = None
         """The last image sent since the driver came up (an unchanged frame is not sent)."""
-        self.frames_sent = 0
+        self._bad_update: str | None = None
+        """The problem of the last update that was not a valid one (reported once)."""
         self._held = False
         """A command came while the driver was away (said once until it is back)."""
 
     @property
     def board(self) -> str | None:
-        """ "Creator" or "Voice" once the ring's LED count is known."""
+        """The board, "Creator" or "Voice", once the ring's LED count is known."""
         return None if self.led_count is None else BOARDS.get(self.led_count)
 
     # -- the hooks -------------------------------------------------------------------------------
@@ -127,16 +127,19 @@ class EverloopDriver(Driver[int]):
         try:
             length = decode_length(frame)
         except CodecError as exc:
-            self.hub.report(
-                f"malformed update from the MALOS Everloop driver: {exc}", source="driver"
-            )
+            self._bad(f"malformed update from the MALOS Everloop driver: {exc}")
             return
         if length <= 0:
-            self.hub.report(
-                f"the MALOS Everloop driver says the ring has {length} LEDs", source="driver"
-            )
+            self._bad(f"the MALOS Everloop driver says the ring has {length} LEDs")
             return
+        self._bad_update = None
         self.seen(self.hub.timers.clock(), length)
+
+    def _bad(self, problem: str) -> None:
+        """Report an update that is no valid one, once while they keep coming (one a second)."""
+        if problem != self._bad_update:
+            self._bad_update = problem
+            self.hub.report(problem, source="driver")
 
     def came_back(self, update: int) -> None:
         if update != self.led_count:
@@ -147,6 +150,13 @@ class EverloopDriver(Driver[int]):
                 f"a MATRIX {board}" if board else "not a board the bridge knows",
             )
             self.led_count = update
+            sensors = self.hub.config.sensors
+            if sensors is not None and board != "Creator":
+                logger.warning(
+                    "the enabled sensors (%s) are not published: only a MATRIX Creator has "
+                    "them (on a Voice MALOS runs their drivers all the same, sending zeros)",
+                    ", ".join(sensors.enabled),
+                )
         self._sent = None
         self._held = False
         if self._known:
@@ -198,7 +208,6 @@ class EverloopDriver(Driver[int]):
         now = self.hub.timers.clock()
         if restart_effect:
             self._effect_started = now
-        self._frame_number = 0
         self._next_frame()
 
     def _next_frame(self) -> None:
@@ -223,7 +232,6 @@ class EverloopDriver(Driver[int]):
             return
         if self.link.send_config(frame):
             self._sent = frame
-            self.frames_sent += 1
 
     def _stop_frames(self) -> None:
         if self._frame is not None:

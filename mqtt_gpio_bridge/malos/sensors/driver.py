@@ -17,7 +17,6 @@ import logging
 from collections.abc import Callable
 from typing import ClassVar
 
-from ...config import BridgeConfig
 from ...core.concern import Hub
 from ...errors import CodecError
 from ...mqtt.topics import Topics
@@ -72,16 +71,15 @@ class SensorDriver(Driver[SensorUpdate]):
             kind.name: Throttle(settings.threshold(kind.name), settings.publish_every)
             for kind in self.kinds
         }
-        self.interval = self._update_interval(config)
+        self.interval = self._update_interval()
         self.offline_after = max(config.malos.offline_after, OFFLINE_PERIODS * self.interval)
         self.published: dict[str, str] = {}
         """The last payload published on each topic (published again after a reconnect)."""
         self._sampled_at = float("-inf")
-        self._said_absent = False
         self._last_error: str | None = None
         """The error text last reported since the last valid update (repeats are not)."""
 
-    def _update_interval(self, config: BridgeConfig) -> float:
+    def _update_interval(self) -> float:
         """The driver's pace once configured: `sensors.update_interval` where it is sent."""
         return self.settings.update_interval
 
@@ -114,17 +112,8 @@ class SensorDriver(Driver[SensorUpdate]):
         if now - self._sampled_at < SAMPLE_SLACK * self.settings.update_interval:
             return
         self._sampled_at = now
-        present = self.present
-        if present:
+        if self.present:  # on a Voice never (the ring's driver says so in the log, once)
             self._publish(update, now)
-        elif present is False and not self._said_absent:
-            self._said_absent = True
-            logger.warning(
-                "the board is a MATRIX Voice, which has no sensors: %s not published (the "
-                "MALOS %s driver runs there all the same and sends zeros)",
-                ", ".join(kind.name for kind in self.kinds),
-                self.name,
-            )
 
     def came_back(self, update: SensorUpdate) -> None:
         for throttle in self.throttles.values():
@@ -177,7 +166,7 @@ class HumidityDriver(SensorDriver):
     name = "Humidity"
     status_name = driver = "humidity"
 
-    def _update_interval(self, config: BridgeConfig) -> float:
+    def _update_interval(self) -> float:
         if self.settings.calibrate_temperature is None:
             return 1.0  # the driver's own delay: nothing is sent to it
         return self.settings.update_interval
