@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from common import BenchmarkError
 from common.board_rig import BoardRig
 from common.ports import HOST, free_port_block, wait_for
 from perf_clients import Expectations, Publisher, Slot, Subscriber
@@ -117,10 +116,6 @@ class Rig(BoardRig):
     def status_watch(self) -> dict[str, bytes]:
         assert self.sub is not None
         return self.sub.last
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            raise BenchmarkError(f"the bridge died: {self.log}")
 
     def command(self, payload: dict[str, Any], qos: int = 0) -> int:
         """Publish `payload` (JSON) on `<base>/everloop/set`; the time just before (ns)."""

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
-from common import BenchmarkError
 from common.board_rig import BoardRig
 from common.ports import HOST, free_port_block, wait_for
 from perf_clients import Publisher, Subscriber
@@ -161,10 +160,6 @@ class Rig(BoardRig):
     def status_watch(self) -> dict[str, bytes]:
         assert self.sub is not None
         return self.sub.last
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            raise BenchmarkError(f"the bridge died: {self.log}")
 
     def _close_more(self) -> None:
         for client in (self.pub, self.sub):

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from common import BenchmarkError
 from common.board_rig import BoardRig
 from common.ports import HOST, free_port_block
 from perf_clients import Expectations, Publisher, Slot, Subscriber
@@ -106,10 +105,6 @@ class Rig(BoardRig):
     def status_watch(self) -> dict[str, bytes]:
         assert self.sub is not None
         return self.sub.last
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            raise BenchmarkError(f"the bridge died: {self.log}")
 
     def command(self, pin: int, angle: int, qos: int = 0) -> int:
         """Publish `angle` on the pin's set topic; the time just before publishing (ns)."""

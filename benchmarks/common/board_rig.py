@@ -129,6 +129,11 @@ class BoardRig:
     def alive(self) -> bool:
         return self.bridge is not None and self.bridge.poll() is None
 
+    def check_alive(self) -> None:
+        """Raise `BenchmarkError` if the bridge process has ended."""
+        if not self.alive():
+            raise BenchmarkError(f"the bridge died: {self.log}")
+
     def close(self) -> None:
         self.exit_status = end_process(self.bridge)
         self._close_more()

@@ -49,6 +49,8 @@ class Driver(Concern, Generic[UpdateT]):
         self.alive = False
         self.offline_after = hub.config.malos.offline_after
         """Seconds without an update before the driver is taken for gone."""
+        self._last_problem: str | None = None
+        """What `_say_once` said last; the driver resets it with its next valid update."""
         self._was_up = False
         self._last_update = 0.0
 
@@ -105,6 +107,16 @@ class Driver(Concern, Generic[UpdateT]):
         self.alive = False
         self._publish_liveness()
         self.hub.driver_changed(self)
+
+    def _say_once(self, text: str, say: Callable[[str], None]) -> None:
+        """`say(text)` unless `text` is what was said last: a failing driver repeats itself at
+        every period. The subclass sets `_last_problem` to None at a valid update, after which
+        the same text is news again."""
+        if text == self._last_problem:
+            logger.debug("the MALOS %s driver again: %s", self.name, text)
+            return
+        self._last_problem = text
+        say(text)
 
     def _publish_liveness(self) -> None:
         if self.status_name is not None:

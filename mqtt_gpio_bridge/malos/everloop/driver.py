@@ -60,8 +60,6 @@ class EverloopDriver(Driver[int]):
         self._frame: Timer | None = None
         self._sent: bytes | None = None
         """The last image sent since the driver came up (an unchanged frame is not sent)."""
-        self._bad_update: str | None = None
-        """The problem of the last update that was not a valid one (reported once)."""
         self._held = False
         """A command came while the driver was away (said once until it is back)."""
 
@@ -132,14 +130,12 @@ class EverloopDriver(Driver[int]):
         if length <= 0:
             self._bad(f"the MALOS Everloop driver says the ring has {length} LEDs")
             return
-        self._bad_update = None
+        self._last_problem = None
         self.seen(self.hub.timers.clock(), length)
 
     def _bad(self, problem: str) -> None:
         """Report an update that is no valid one, once while they keep coming (one a second)."""
-        if problem != self._bad_update:
-            self._bad_update = problem
-            self.hub.report(problem, source="driver")
+        self._say_once(problem, lambda said: self.hub.report(said, source="driver"))
 
     def came_back(self, update: int) -> None:
         if update != self.led_count:

@@ -76,8 +76,6 @@ class SensorDriver(Driver[SensorUpdate]):
         self.published: dict[str, str] = {}
         """The last payload published on each topic (published again after a reconnect)."""
         self._sampled_at = float("-inf")
-        self._last_error: str | None = None
-        """The error text last reported since the last valid update (repeats are not)."""
 
     def _update_interval(self) -> float:
         """The driver's pace once configured: `sensors.update_interval` where it is sent."""
@@ -107,7 +105,7 @@ class SensorDriver(Driver[SensorUpdate]):
             self._report_once(f"malformed update from the MALOS {self.name} driver: {exc}")
             return
         now = self.hub.timers.clock()
-        self._last_error = None
+        self._last_problem = None
         self.seen(now, update)
         if now - self._sampled_at < SAMPLE_SLACK * self.settings.update_interval:
             return
@@ -149,13 +147,8 @@ class SensorDriver(Driver[SensorUpdate]):
             self._report_once(error_text(frame))
 
     def _report_once(self, text: str) -> None:
-        """Report `text` unless it is what the driver said last (a failing reader repeats its
-        error at every period); a valid update in between makes it news again."""
-        if text == self._last_error:
-            logger.debug("the MALOS %s driver again: %s", self.name, text)
-            return
-        self._last_error = text
-        self.hub.driver_error(self.name, text)
+        """Report a driver error (or a malformed update) once while it repeats."""
+        self._say_once(text, lambda said: self.hub.driver_error(self.name, said))
 
 
 class HumidityDriver(SensorDriver):
